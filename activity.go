@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Error codes PutAuditEvents reports per event in failed[] (the codes the
@@ -44,28 +45,41 @@ func auditErr(code, format string, args ...any) *AuditEventError {
 }
 
 // activityData is the schema of a channel event's eventData
-// (CloudTrail Lake integrations event schema).
+// (CloudTrail Lake integrations event schema). Missing and empty strings
+// are treated alike; objects are only measured, not copied.
 type activityData struct {
-	Version             *string           `json:"version"`
+	Version             string            `json:"version"`
 	UserIdentity        *activityIdentity `json:"userIdentity"`
-	UserAgent           *string           `json:"userAgent"`
-	EventSource         *string           `json:"eventSource"`
-	EventName           *string           `json:"eventName"`
-	EventTime           *string           `json:"eventTime"`
-	UID                 *string           `json:"UID"`
-	RequestParameters   json.RawMessage   `json:"requestParameters"`
-	ResponseElements    json.RawMessage   `json:"responseElements"`
-	ErrorCode           *string           `json:"errorCode"`
-	ErrorMessage        *string           `json:"errorMessage"`
-	SourceIPAddress     *string           `json:"sourceIPAddress"`
-	RecipientAccountID  *string           `json:"recipientAccountId"`
-	AdditionalEventData json.RawMessage   `json:"additionalEventData"`
+	UserAgent           string            `json:"userAgent"`
+	EventSource         string            `json:"eventSource"`
+	EventName           string            `json:"eventName"`
+	EventTime           string            `json:"eventTime"`
+	UID                 string            `json:"UID"`
+	RequestParameters   jsonShape         `json:"requestParameters"`
+	ResponseElements    jsonShape         `json:"responseElements"`
+	ErrorCode           string            `json:"errorCode"`
+	ErrorMessage        string            `json:"errorMessage"`
+	SourceIPAddress     string            `json:"sourceIPAddress"`
+	RecipientAccountID  string            `json:"recipientAccountId"`
+	AdditionalEventData jsonShape         `json:"additionalEventData"`
 }
 
 type activityIdentity struct {
-	Type        *string         `json:"type"`
-	PrincipalID *string         `json:"principalId"`
-	Details     json.RawMessage `json:"details"`
+	Type        string    `json:"type"`
+	PrincipalID string    `json:"principalId"`
+	Details     jsonShape `json:"details"`
+}
+
+// jsonShape records what kind of JSON value a member held and how long it
+// was, without keeping it.
+type jsonShape struct {
+	first byte // 0 when absent
+	size  int
+}
+
+func (j *jsonShape) UnmarshalJSON(b []byte) error {
+	j.first, j.size = b[0], len(b)
+	return nil
 }
 
 // ActivityEvent is a validated channel event.
@@ -74,6 +88,9 @@ type ActivityEvent struct {
 	Data json.RawMessage
 	// Time is its eventTime.
 	Time time.Time
+	// Name, Source and Principal are its eventName, eventSource and
+	// userIdentity.principalId.
+	Name, Source, Principal string
 }
 
 // ParseActivityEvent validates one PutAuditEvents entry's eventData against
@@ -90,50 +107,51 @@ func ParseActivityEvent(eventData, checksum, owner string) (*ActivityEvent, erro
 	if len(eventData) > MaxAuditEventData {
 		return nil, auditErr(AuditFieldTooLong, "eventData is %d bytes; the limit is %d", len(eventData), MaxAuditEventData)
 	}
-	raw := []byte(eventData)
-	if !json.Valid(raw) {
-		return nil, auditErr(AuditInvalidData, "eventData is not valid JSON")
+	raw := bytes.TrimSpace([]byte(eventData))
+	if !utf8.Valid(raw) {
+		return nil, auditErr(AuditInvalidData, "eventData is not valid UTF-8")
 	}
-	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, auditErr(AuditInvalidData, "eventData must be a JSON object")
 	}
 	var d activityData
 	if err := json.Unmarshal(raw, &d); err != nil {
 		if te, ok := err.(*json.UnmarshalTypeError); ok {
-			return nil, auditErr(AuditInvalidData, "field %s must be a %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+			field := te.Field
+			if field == "" {
+				field = "eventData"
+			}
+			return nil, auditErr(AuditInvalidData, "field %s must be a %s, not %s", field, jsonKind(te.Type.Kind().String()), te.Value)
 		}
-		return nil, auditErr(AuditInvalidData, "eventData: %v", err)
+		return nil, auditErr(AuditInvalidData, "eventData is not valid JSON: %v", err)
 	}
 	required := []struct {
-		name string
-		v    *string
-		max  int
+		name, v string
 	}{
-		{"version", d.Version, 256},
-		{"eventSource", d.EventSource, 1024},
-		{"eventName", d.EventName, 1024},
-		{"eventTime", d.EventTime, 64},
-		{"UID", d.UID, 1024},
-		{"recipientAccountId", d.RecipientAccountID, 12},
+		{"version", d.Version},
+		{"eventSource", d.EventSource},
+		{"eventName", d.EventName},
+		{"eventTime", d.EventTime},
+		{"UID", d.UID},
+		{"recipientAccountId", d.RecipientAccountID},
 	}
 	for _, f := range required {
-		if f.v == nil || *f.v == "" {
+		if f.v == "" {
 			return nil, auditErr(AuditFieldNotFound, "required field %s is missing", f.name)
 		}
 	}
 	if d.UserIdentity == nil {
 		return nil, auditErr(AuditFieldNotFound, "required field userIdentity is missing")
 	}
-	if d.UserIdentity.Type == nil || *d.UserIdentity.Type == "" {
+	if d.UserIdentity.Type == "" {
 		return nil, auditErr(AuditFieldNotFound, "required field userIdentity.type is missing")
 	}
-	if d.UserIdentity.PrincipalID == nil || *d.UserIdentity.PrincipalID == "" {
+	if d.UserIdentity.PrincipalID == "" {
 		return nil, auditErr(AuditFieldNotFound, "required field userIdentity.principalId is missing")
 	}
 	lengths := []struct {
 		name string
-		v    *string
+		v    string
 		max  int
 	}{
 		{"version", d.Version, 256},
@@ -147,13 +165,13 @@ func ParseActivityEvent(eventData, checksum, owner string) (*ActivityEvent, erro
 		{"userIdentity.principalId", d.UserIdentity.PrincipalID, 1024},
 	}
 	for _, f := range lengths {
-		if f.v != nil && len(*f.v) > f.max {
-			return nil, auditErr(AuditFieldTooLong, "field %s is %d characters; the limit is %d", f.name, len(*f.v), f.max)
+		if len(f.v) > f.max {
+			return nil, auditErr(AuditFieldTooLong, "field %s is %d characters; the limit is %d", f.name, len(f.v), f.max)
 		}
 	}
 	objects := []struct {
 		name string
-		v    json.RawMessage
+		v    jsonShape
 		max  int
 	}{
 		{"requestParameters", d.RequestParameters, 100 * 1024},
@@ -162,37 +180,41 @@ func ParseActivityEvent(eventData, checksum, owner string) (*ActivityEvent, erro
 		{"userIdentity.details", d.UserIdentity.Details, 100 * 1024},
 	}
 	for _, f := range objects {
-		if len(f.v) == 0 || bytes.Equal(f.v, Null) {
+		if f.v.first == 0 || f.v.first == 'n' { // absent or null
 			continue
 		}
-		if f.v[0] != '{' {
+		if f.v.first != '{' {
 			return nil, auditErr(AuditInvalidData, "field %s must be a JSON object", f.name)
 		}
-		if len(f.v) > f.max {
-			return nil, auditErr(AuditFieldTooLong, "field %s is %d bytes; the limit is %d", f.name, len(f.v), f.max)
+		if f.v.size > f.max {
+			return nil, auditErr(AuditFieldTooLong, "field %s is %d bytes; the limit is %d", f.name, f.v.size, f.max)
 		}
 	}
-	t, err := parseActivityTime(*d.EventTime)
+	t, err := parseActivityTime(d.EventTime)
 	if err != nil {
-		return nil, auditErr(AuditInvalidData, "eventTime %q is not a UTC time like 2024-01-02T15:04:05Z", *d.EventTime)
+		return nil, auditErr(AuditInvalidData, "eventTime %q is not a UTC time like 2024-01-02T15:04:05Z", d.EventTime)
 	}
-	if d.SourceIPAddress != nil && *d.SourceIPAddress != "" {
-		if _, err := netip.ParseAddr(*d.SourceIPAddress); err != nil {
-			return nil, auditErr(AuditInvalidData, "sourceIPAddress %q is not an IPv4 or IPv6 address", *d.SourceIPAddress)
+	if d.SourceIPAddress != "" {
+		if _, err := netip.ParseAddr(d.SourceIPAddress); err != nil {
+			return nil, auditErr(AuditInvalidData, "sourceIPAddress %q is not an IPv4 or IPv6 address", d.SourceIPAddress)
 		}
 	}
-	if *d.RecipientAccountID != owner {
-		return nil, auditErr(AuditInvalidRecipient, "recipientAccountId %s is not the channel owner's account %s", *d.RecipientAccountID, owner)
+	if d.RecipientAccountID != owner {
+		return nil, auditErr(AuditInvalidRecipient, "recipientAccountId %s is not the channel owner's account %s", d.RecipientAccountID, owner)
 	}
 	// Events from outside must not pose as an AWS service's own events.
-	if strings.HasSuffix(strings.ToLower(*d.EventSource), ".amazonaws.com") {
-		return nil, auditErr(AuditInvalidEventSource, "eventSource %q is an AWS service; events from outside AWS must name their own source", *d.EventSource)
+	if strings.HasSuffix(strings.ToLower(d.EventSource), ".amazonaws.com") {
+		return nil, auditErr(AuditInvalidEventSource, "eventSource %q is an AWS service; events from outside AWS must name their own source", d.EventSource)
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, raw); err != nil {
-		return nil, auditErr(AuditInvalidData, "eventData: %v", err)
+	data := raw
+	if bytes.ContainsAny(raw, " \t\r\n") {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
+			return nil, auditErr(AuditInvalidData, "eventData is not valid JSON: %v", err)
+		}
+		data = compact.Bytes()
 	}
-	return &ActivityEvent{Data: compact.Bytes(), Time: t}, nil
+	return &ActivityEvent{Data: data, Time: t, Name: d.EventName, Source: d.EventSource, Principal: d.UserIdentity.PrincipalID}, nil
 }
 
 func jsonKind(k string) string {
@@ -212,6 +234,62 @@ func parseActivityTime(v string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("bad time %q", v)
+}
+
+// ActivityRecord is WrapActivityEvent encoded as JSON, with the fields in
+// the order CloudTrail writes them, built without re-encoding eventData.
+func ActivityRecord(ev *ActivityEvent, eventID, region, account, channelARN string, ingested time.Time) []byte {
+	b := make([]byte, 0, len(ev.Data)+320)
+	b = append(b, `{"eventVersion":`...)
+	b = appendJSONString(b, ActivityEventVersion)
+	b = append(b, `,"eventCategory":"ActivityAuditLog","eventType":"ActivityLog","eventID":`...)
+	b = appendJSONString(b, eventID)
+	b = append(b, `,"eventTime":`...)
+	b = appendJSONString(b, FormatTime(ev.Time))
+	b = append(b, `,"awsRegion":`...)
+	b = appendJSONString(b, region)
+	b = append(b, `,"recipientAccountId":`...)
+	b = appendJSONString(b, account)
+	b = append(b, `,"metadata":{"ingestionTime":`...)
+	b = appendJSONString(b, FormatTime(ingested))
+	b = append(b, `,"channelARN":`...)
+	b = appendJSONString(b, channelARN)
+	b = append(b, `},"eventData":`...)
+	b = append(b, ev.Data...)
+	return append(b, '}')
+}
+
+// ActivitySummary is Summarize of an ActivityRecord, without parsing it.
+func ActivitySummary(ev *ActivityEvent, eventID, region, account string) Summary {
+	return Summary{
+		EventID:            eventID,
+		EventName:          ev.Name,
+		EventSource:        ev.Source,
+		EventType:          TypeActivityLog,
+		Category:           CategoryActivityAuditLog,
+		Region:             region,
+		RecipientAccountID: account,
+		Time:               ev.Time.Truncate(time.Second),
+		Username:           ev.Principal,
+	}
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // WrapActivityEvent builds the record CloudTrail stores for a channel event.

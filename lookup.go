@@ -188,10 +188,52 @@ func Summarize(rec []byte) (Summary, error) {
 		ui = UserIdentity{}
 		lenientIdentity(r.UserIdentity, &ui)
 	}
+	var res []Resource
+	if len(r.Resources) > 0 && !bytes.Equal(r.Resources, Null) {
+		json.Unmarshal(r.Resources, &res)
+	}
 	s.AccessKeyID = ui.AccessKeyID
 	s.Username = LookupUsername(&ui)
-	s.Resources = lookupResources(&s, r)
+	s.Resources = lookupResources(&s, res, r.RequestParameters, r.ResponseElements)
 	return s, nil
+}
+
+// SummarizeEvent is Summarize of the record ev encodes, taken from its
+// fields without encoding and parsing it.
+func SummarizeEvent(ev *Event) (Summary, error) {
+	t, err := ParseTime(ev.EventTime)
+	if err != nil || ev.AWSRegion == "" {
+		return Summarize(mustMarshal(ev)) // for its error
+	}
+	s := Summary{
+		EventID:            ev.EventID,
+		EventName:          ev.EventName,
+		EventSource:        ev.EventSource,
+		EventType:          ev.EventType,
+		Category:           ev.EventCategory,
+		Region:             ev.AWSRegion,
+		RecipientAccountID: ev.RecipientAccountID,
+		Time:               t,
+		ReadOnly:           ev.ReadOnly,
+	}
+	if s.Category == "" || s.Category == CategoryActivityAuditLog {
+		return Summarize(mustMarshal(ev))
+	}
+	if ev.ReadOnly != nil {
+		ro := *ev.ReadOnly
+		s.ReadOnly = &ro
+	}
+	if ui := ev.UserIdentity; ui != nil {
+		s.AccessKeyID = ui.AccessKeyID
+		s.Username = LookupUsername(ui)
+	}
+	s.Resources = lookupResources(&s, ev.Resources, ev.RequestParameters, ev.ResponseElements)
+	return s, nil
+}
+
+func mustMarshal(ev *Event) []byte {
+	b, _ := json.Marshal(ev)
+	return b
 }
 
 // ParseTime parses a record time: RFC 3339 in UTC as CloudTrail writes it,
@@ -281,7 +323,7 @@ func summarizeActivity(s *Summary, raw json.RawMessage) {
 // resources list, and for write calls the well-known resource identifiers in
 // its request parameters and response elements. AWS derives these per API;
 // this is a documented approximation covering the common services.
-func lookupResources(s *Summary, r record) []LookupResource {
+func lookupResources(s *Summary, res []Resource, params, response json.RawMessage) []LookupResource {
 	var out []LookupResource
 	add := func(typ, name string) {
 		if typ == "" || name == "" {
@@ -294,26 +336,17 @@ func lookupResources(s *Summary, r record) []LookupResource {
 		}
 		out = append(out, LookupResource{Type: typ, Name: name})
 	}
-	if len(r.Resources) > 0 && !bytes.Equal(r.Resources, Null) {
-		var rs []struct {
-			Type      string `json:"type"`
-			ARN       string `json:"ARN"`
-			ARNPrefix string `json:"ARNPrefix"`
+	for _, x := range res {
+		name := x.ARN
+		if name == "" {
+			name = x.ARNPrefix
 		}
-		if json.Unmarshal(r.Resources, &rs) == nil {
-			for _, x := range rs {
-				name := x.ARN
-				if name == "" {
-					name = x.ARNPrefix
-				}
-				add(x.Type, name)
-			}
-		}
+		add(x.Type, name)
 	}
 	if s.ReadOnly == nil || !*s.ReadOnly {
 		keys := resourceKeys[s.EventSource]
 		if keys != nil {
-			for _, raw := range []json.RawMessage{r.RequestParameters, r.ResponseElements} {
+			for _, raw := range []json.RawMessage{params, response} {
 				walkResources(raw, keys, add, 0)
 			}
 		}
@@ -322,7 +355,7 @@ func lookupResources(s *Summary, r record) []LookupResource {
 				Name      string `json:"name"`
 				TrailName string `json:"trailName"`
 			}
-			json.Unmarshal(r.RequestParameters, &p)
+			json.Unmarshal(params, &p)
 			if !strings.HasPrefix(p.Name, "arn:") || !hasType(out, "AWS::CloudTrail::Trail") {
 				add("AWS::CloudTrail::Trail", p.Name)
 			}

@@ -241,13 +241,65 @@ func FuzzParseActivityEvent(f *testing.F) {
 		if _, err := opentrail.ParseActivityEvent(string(ev.Data), "", "111122223333"); err != nil {
 			t.Fatalf("re-parse of accepted data failed: %v", err)
 		}
-		rec := opentrail.WrapActivityEvent(ev, "id", "us-east-1", "111122223333", "arn", ev.Time)
+		rec := opentrail.WrapActivityEvent(ev, "id", "us-east-1", "111122223333", "arn:aws:x", ev.Time)
 		b, err := json.Marshal(rec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := opentrail.Summarize(b); err != nil {
+		fast := opentrail.ActivityRecord(ev, "id", "us-east-1", "111122223333", "arn:aws:x", ev.Time)
+		var a, c any
+		if err := json.Unmarshal(fast, &a); err != nil {
+			t.Fatalf("ActivityRecord is not JSON: %v\n%s", err, fast)
+		}
+		json.Unmarshal(b, &c)
+		if !cmp.Equal(a, c) {
+			t.Fatalf("ActivityRecord and WrapActivityEvent differ:\n%s\n%s", fast, b)
+		}
+		sum, err := opentrail.Summarize(fast)
+		if err != nil {
 			t.Fatalf("wrapped record does not summarize: %v", err)
 		}
+		if want := opentrail.ActivitySummary(ev, "id", "us-east-1", "111122223333"); !cmp.Equal(want, sum) {
+			t.Fatalf("ActivitySummary differs from Summarize (-want +got):\n%s", cmp.Diff(want, sum))
+		}
 	})
+}
+
+// SummarizeEvent (from a record's fields) agrees with Summarize (from its
+// bytes) on every real record.
+func TestSummarizeEventAgrees(t *testing.T) {
+	files, _ := filepath.Glob("testdata/cloudtrail/*/*.json")
+	more, _ := filepath.Glob("testdata/cloudtrail/*/*/*.json")
+	n := 0
+	for _, f := range append(files, more...) {
+		b, _ := os.ReadFile(f)
+		var recs []json.RawMessage
+		var wrapped struct{ Records []json.RawMessage }
+		if json.Unmarshal(b, &wrapped) == nil && wrapped.Records != nil {
+			recs = wrapped.Records
+		} else if json.Unmarshal(b, &recs) != nil {
+			continue
+		}
+		for _, r := range recs {
+			want, err := opentrail.Summarize(r)
+			if err != nil {
+				continue
+			}
+			var ev opentrail.Event
+			if json.Unmarshal(r, &ev) != nil {
+				continue // a field of an unexpected type: only Summarize copes
+			}
+			got, err := opentrail.SummarizeEvent(&ev)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s %s: (-Summarize +SummarizeEvent)\n%s", f, want.EventID, diff)
+			}
+			n++
+		}
+	}
+	if n < 500 {
+		t.Errorf("compared only %d records", n)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/opentrail/opentrail"
@@ -57,7 +58,7 @@ func findChannel(ctx context.Context, s *Server, tx *journal.Tx, req *request, r
 	if tx != nil {
 		c, err = tx.Channel(id)
 	} else {
-		c, err = s.db.Channel(ctx, id)
+		c, err = s.cachedChannel(ctx, id)
 	}
 	if err != nil {
 		return nil, err
@@ -65,6 +66,27 @@ func findChannel(ctx context.Context, s *Server, tx *journal.Tx, req *request, r
 	if c == nil || c.Account != req.principal.AccountID || c.Region != req.region {
 		return nil, notFound
 	}
+	return c, nil
+}
+
+// cachedChannel reads a channel, from memory when it was read in the last
+// few seconds (PutAuditEvents looks its channel up on every call). Changes
+// made through this server drop the cached copy when they commit.
+func (s *Server) cachedChannel(ctx context.Context, id string) (*opentrail.Channel, error) {
+	type cached struct {
+		c       *opentrail.Channel
+		fetched time.Time
+	}
+	if v, ok := s.channels.Load(id); ok {
+		if e := v.(cached); s.now().Sub(e.fetched) < 5*time.Second {
+			return e.c, nil
+		}
+	}
+	c, err := s.db.Channel(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.channels.Store(id, cached{c, s.now()})
 	return c, nil
 }
 
@@ -276,6 +298,7 @@ func (s *Server) updateChannel(tx *journal.Tx, req *request, in *ctapi.UpdateCha
 	if err := tx.PutChannel(c); err != nil {
 		return nil, err
 	}
+	s.channels.Delete(c.ID)
 	return &ctapi.UpdateChannelResponse{
 		ChannelArn:   ptr(c.ARN()),
 		Name:         ptr(c.Name),
@@ -292,6 +315,7 @@ func (s *Server) deleteChannel(tx *journal.Tx, req *request, in *ctapi.DeleteCha
 	if err := tx.DeleteChannel(c); err != nil {
 		return nil, err
 	}
+	s.channels.Delete(c.ID)
 	return &ctapi.DeleteChannelResponse{}, nil
 }
 

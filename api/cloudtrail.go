@@ -114,10 +114,12 @@ func (s *Server) serveCloudTrail(w http.ResponseWriter, req *request) {
 	var out any
 	if h.read != nil {
 		out, err = h.read(s, ctx, req, req.body)
-		if rerr := s.recordOutcome(ctx, req, outcome{readOnly: readOnly, params: params, err: err}); rerr != nil && err == nil {
+		o := outcome{readOnly: readOnly, params: params, err: err, lookup: name == "LookupEvents"}
+		if rerr := s.recordOutcome(ctx, req, o); rerr != nil && err == nil {
 			err = rerr
 		}
 	} else {
+		var seq int64
 		err = s.db.Update(context.WithoutCancel(ctx), func(tx *journal.Tx) error {
 			var err error
 			out, err = h.write(s, tx, req, req.body)
@@ -128,9 +130,12 @@ func (s *Server) serveCloudTrail(w http.ResponseWriter, req *request) {
 			if err != nil {
 				return err
 			}
-			_, err = tx.Append(e)
+			seq, err = tx.Append(e)
 			return err
 		})
+		if err == nil {
+			s.committed(seq)
+		}
 		if err != nil {
 			// The failed call's changes were undone; record the failure.
 			s.recordOutcome(ctx, req, outcome{params: params, err: err})
@@ -140,8 +145,10 @@ func (s *Server) serveCloudTrail(w http.ResponseWriter, req *request) {
 		s.writeError(w, req, protoJSON, err)
 		return
 	}
-	body, err := json.Marshal(out)
-	if err != nil {
+	var body []byte
+	if lr, ok := out.(*ctapi.LookupEventsResponse); ok {
+		body = appendLookupResponse(make([]byte, 0, 64<<10), lr)
+	} else if body, err = json.Marshal(out); err != nil {
 		s.writeError(w, req, protoJSON, err)
 		return
 	}

@@ -23,9 +23,9 @@ var (
 )
 
 type auditEvent struct {
-	ID                *string `json:"id"`
-	EventData         *string `json:"eventData"`
-	EventDataChecksum *string `json:"eventDataChecksum"`
+	ID                string `json:"id"`
+	EventData         string `json:"eventData"`
+	EventDataChecksum string `json:"eventDataChecksum"`
 }
 
 type putAuditEventsBody struct {
@@ -80,29 +80,7 @@ func (s *Server) serveCloudTrailData(w http.ResponseWriter, req *request) {
 		err = decodeAuditEvents(req.body, &body)
 	}
 	if err == nil {
-		// Accept the events, record the call and update the channel in one
-		// commit: the response is sent only after all of it is durable.
-		err = s.db.Update(context.WithoutCancel(ctx), func(tx *journal.Tx) error {
-			var entries []journal.Entry
-			out, entries = s.acceptAuditEvents(req, c, body.AuditEvents)
-			call, err := s.entry(req, s.event(req, o))
-			if err != nil {
-				return err
-			}
-			entries = append(entries, call)
-			if _, err := tx.Append(entries...); err != nil {
-				return err
-			}
-			st := opentrail.IngestionStatus{LatestAttemptTime: req.start}
-			if n := len(out.Successful); n > 0 {
-				st.LatestAttemptEventID = out.Successful[n-1].EventID
-				st.LatestSuccessTime, st.LatestSuccessEventID = req.start, st.LatestAttemptEventID
-			}
-			if n := len(out.Failed); n > 0 {
-				st.LatestErrorCode = out.Failed[n-1].ErrorCode
-			}
-			return tx.RecordIngestion(c.ID, st)
-		})
+		out, err = s.putAuditEvents(ctx, req, c, body.AuditEvents, o)
 	}
 	if err != nil {
 		o.err = err
@@ -116,6 +94,39 @@ func (s *Server) serveCloudTrailData(w http.ResponseWriter, req *request) {
 		return
 	}
 	writeJSON(w, protoREST, b)
+}
+
+// putAuditEvents accepts the events, records the call and updates the
+// channel in one commit: the response is sent only after all of it is
+// durable. Everything but the inserts happens before the writer takes over.
+func (s *Server) putAuditEvents(ctx context.Context, req *request, c *opentrail.Channel, events []auditEvent, o outcome) (*putAuditEventsResponse, error) {
+	out, entries := s.acceptAuditEvents(req, c, events)
+	call, err := s.entry(req, s.event(req, o))
+	if err != nil {
+		return nil, err
+	}
+	entries = append(entries, call)
+	journal.Prepare(entries)
+	st := opentrail.IngestionStatus{LatestAttemptTime: req.start}
+	if n := len(out.Successful); n > 0 {
+		st.LatestAttemptEventID = out.Successful[n-1].EventID
+		st.LatestSuccessTime, st.LatestSuccessEventID = req.start, st.LatestAttemptEventID
+	}
+	if n := len(out.Failed); n > 0 {
+		st.LatestErrorCode = out.Failed[n-1].ErrorCode
+	}
+	var seq int64
+	err = s.db.Update(context.WithoutCancel(ctx), func(tx *journal.Tx) error {
+		if seq, err = tx.Append(entries...); err != nil {
+			return err
+		}
+		return tx.RecordIngestion(c.ID, st)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.committed(seq)
+	return out, nil
 }
 
 // putAuditEventsCheck validates the request's query string and asks the
@@ -156,17 +167,17 @@ func decodeAuditEvents(raw []byte, body *putAuditEventsBody) error {
 	seen := make(map[string]bool, n)
 	total := 0
 	for i, e := range body.AuditEvents {
-		if e.ID == nil || e.EventData == nil {
-			return validation("1 validation error detected: Value null at 'auditEvents.%d.member.%s' failed to satisfy constraint: Member must not be null", i+1, map[bool]string{true: "id", false: "eventData"}[e.ID == nil])
+		if e.ID == "" {
+			return validation("1 validation error detected: Value null at 'auditEvents.%d.member.id' failed to satisfy constraint: Member must not be null", i+1)
 		}
-		if !auditIDPattern.MatchString(*e.ID) {
-			return validation("1 validation error detected: Value '%s' at 'auditEvents.%d.member.id' failed to satisfy constraint: Member must have length between 1 and 128 and satisfy regular expression pattern: ^[-_A-Za-z0-9]+$", truncate(*e.ID, 200), i+1)
+		if !auditIDPattern.MatchString(e.ID) {
+			return validation("1 validation error detected: Value '%s' at 'auditEvents.%d.member.id' failed to satisfy constraint: Member must have length between 1 and 128 and satisfy regular expression pattern: ^[-_A-Za-z0-9]+$", truncate(e.ID, 200), i+1)
 		}
-		if seen[*e.ID] {
-			return opentrail.Errorf("DuplicatedAuditEventId", "Two or more entries in the request have the id %q.", *e.ID)
+		if seen[e.ID] {
+			return opentrail.Errorf("DuplicatedAuditEventId", "Two or more entries in the request have the id %q.", e.ID)
 		}
-		seen[*e.ID] = true
-		total += len(*e.EventData)
+		seen[e.ID] = true
+		total += len(e.EventData)
 	}
 	if total > maxAuditBatchBytes {
 		return validation("The events of one PutAuditEvents request may hold at most 1 MB of eventData; this one holds %d bytes.", total)
@@ -180,21 +191,18 @@ func (s *Server) acceptAuditEvents(req *request, c *opentrail.Channel, events []
 	out := &putAuditEventsResponse{Successful: []auditSuccess{}, Failed: []auditFailure{}}
 	entries := make([]journal.Entry, 0, len(events))
 	toHistory := c.ToHistory()
+	arn := c.ARN()
 	for _, e := range events {
-		ev, err := opentrail.ParseActivityEvent(*e.EventData, deref(e.EventDataChecksum), c.Account)
+		ev, err := opentrail.ParseActivityEvent(e.EventData, e.EventDataChecksum, c.Account)
 		if err != nil {
 			ae := err.(*opentrail.AuditEventError)
-			out.Failed = append(out.Failed, auditFailure{ID: *e.ID, ErrorCode: ae.Code, ErrorMessage: truncate(ae.Message, 1024)})
+			out.Failed = append(out.Failed, auditFailure{ID: e.ID, ErrorCode: ae.Code, ErrorMessage: truncate(ae.Message, 1024)})
 			continue
 		}
 		id := newEventID()
-		rec := opentrail.WrapActivityEvent(ev, id, c.Region, c.Account, c.ARN(), req.start)
-		body, err := json.Marshal(rec)
-		if err != nil {
-			out.Failed = append(out.Failed, auditFailure{ID: *e.ID, ErrorCode: "InternalFailure", ErrorMessage: "could not encode the event"})
-			continue
-		}
+		sum := opentrail.ActivitySummary(ev, id, c.Region, c.Account)
 		entries = append(entries, journal.Entry{
+			Summary:  &sum,
 			Account:  c.Account,
 			Region:   c.Region,
 			Time:     ev.Time,
@@ -202,9 +210,9 @@ func (s *Server) acceptAuditEvents(req *request, c *opentrail.Channel, events []
 			Origin:   journal.OriginChannel,
 			History:  toHistory,
 			Trails:   toHistory,
-			Body:     body,
+			Body:     opentrail.ActivityRecord(ev, id, c.Region, c.Account, arn, req.start),
 		})
-		out.Successful = append(out.Successful, auditSuccess{ID: *e.ID, EventID: id})
+		out.Successful = append(out.Successful, auditSuccess{ID: e.ID, EventID: id})
 	}
 	return out, entries
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/opentrail/opentrail"
-	"github.com/opentrail/opentrail/journal"
+	"github.com/opentrail/opentrail/history"
 )
 
 // DownloadPath is where event history downloads are served: GET with the
@@ -33,7 +33,7 @@ var CSVHeader = []string{"Event ID", "Event time", "User name", "Event name", "R
 // DownloadQuery is a parsed download request.
 type DownloadQuery struct {
 	Format  string // "csv" or "json"
-	Attrs   []journal.Attr
+	Attrs   []history.Attr
 	Start   time.Time
 	End     time.Time
 	Insight bool
@@ -57,7 +57,7 @@ func ParseDownloadQuery(q map[string][]string) (*DownloadQuery, error) {
 			return nil, opentrail.Errorf("InvalidLookupAttributesException",
 				"attr %q is not Key=Value with Key one of %s.", a, strings.Join(opentrail.LookupAttributes, ", "))
 		}
-		d.Attrs = append(d.Attrs, journal.Attr{Key: k, Value: v})
+		d.Attrs = append(d.Attrs, history.Attr{Key: k, Value: v})
 	}
 	var err error
 	if d.Start, err = parseTimeParam("start", get("start")); err != nil {
@@ -110,7 +110,7 @@ func (s *Server) serveDownload(w http.ResponseWriter, req *request) {
 	if err == nil {
 		err = s.authorize(ctx, req, "cloudtrail:LookupEvents", "*")
 	}
-	if rerr := s.recordOutcome(ctx, req, outcome{readOnly: true, params: params, err: err}); rerr != nil && err == nil {
+	if rerr := s.recordOutcome(ctx, req, outcome{readOnly: true, lookup: true, params: params, err: err}); rerr != nil && err == nil {
 		err = rerr
 	}
 	if err != nil {
@@ -155,7 +155,7 @@ func downloadParams(d *DownloadQuery) json.RawMessage {
 // more than a page of them in memory.
 func (s *Server) streamDownload(ctx context.Context, w http.ResponseWriter, req *request, format string, p *lookupParams) error {
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.IndexWait)
-	s.history.WaitFor(wctx, s.db.Head())
+	s.history.WaitFor(wctx, s.visible.Load())
 	cancel()
 	name := "event_history_" + s.now().UTC().Format("20060102T150405Z") + "." + format
 	h := w.Header()
@@ -168,10 +168,10 @@ func (s *Server) streamDownload(ctx context.Context, w http.ResponseWriter, req 
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	ew := NewEventWriter(bw, format)
-	q := journal.LookupQuery{Account: req.principal.AccountID, Region: req.region, Insight: p.insight,
+	q := history.Query{Account: req.principal.AccountID, Region: req.region, Insight: p.insight,
 		Attrs: p.attrs, Start: p.start, End: p.end}
 	n := 0
-	err := s.history.Scan(ctx, q, func(f journal.Found) error {
+	err := s.history.Scan(ctx, q, func(f history.Found) error {
 		n++
 		if n%1000 == 0 {
 			if err := bw.Flush(); err != nil {
@@ -207,7 +207,7 @@ func NewEventWriter(w io.Writer, format string) *EventWriter {
 }
 
 // Write adds one event.
-func (ew *EventWriter) Write(f journal.Found) error {
+func (ew *EventWriter) Write(f history.Found) error {
 	if ew.format == "json" {
 		sep := ",\n"
 		if ew.n == 0 {
@@ -246,7 +246,7 @@ func (ew *EventWriter) Close() error {
 	return ew.csv.Error()
 }
 
-func csvRow(f journal.Found) []string {
+func csvRow(f history.Found) []string {
 	s := f.Summary
 	var errorCode, sourceIP string
 	var rec struct {

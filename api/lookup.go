@@ -11,16 +11,16 @@ import (
 
 	"github.com/opentrail/opentrail"
 	"github.com/opentrail/opentrail/api/ctapi"
-	"github.com/opentrail/opentrail/journal"
+	"github.com/opentrail/opentrail/history"
 )
 
 // lookupParams are LookupEvents' parameters after validation.
 type lookupParams struct {
 	insight    bool
-	attrs      []journal.Attr
+	attrs      []history.Attr
 	start, end time.Time
 	limit      int
-	after      *journal.Cursor
+	after      *history.Cursor
 }
 
 // insightAttrs are the only attributes valid for Insights lookups.
@@ -43,7 +43,7 @@ func (s *Server) lookupParams(in *ctapi.LookupEventsRequest) (*lookupParams, err
 			return nil, opentrail.Errorf("InvalidLookupAttributesException",
 				"%s is not a valid lookup attribute for Insights events: use EventId, EventName or EventSource.", key)
 		}
-		p.attrs = append(p.attrs, journal.Attr{Key: key, Value: value})
+		p.attrs = append(p.attrs, history.Attr{Key: key, Value: value})
 	}
 	if in.StartTime != nil {
 		p.start = in.StartTime.Time
@@ -82,12 +82,12 @@ type pageToken struct {
 	S int64  `json:"s"`
 }
 
-func encodeToken(fp uint64, c *journal.Cursor) string {
+func encodeToken(fp uint64, c *history.Cursor) string {
 	b, _ := json.Marshal(pageToken{V: fp, T: c.Time, S: c.Seq})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeToken(tok string, fp uint64) (*journal.Cursor, error) {
+func decodeToken(tok string, fp uint64) (*history.Cursor, error) {
 	var t pageToken
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err == nil {
@@ -100,7 +100,7 @@ func decodeToken(tok string, fp uint64) (*journal.Cursor, error) {
 		return nil, opentrail.Errorf("InvalidNextTokenException",
 			"The NextToken belongs to a LookupEvents call with other parameters: pass the same parameters with it.")
 	}
-	return &journal.Cursor{Time: t.T, Seq: t.S}, nil
+	return &history.Cursor{Time: t.T, Seq: t.S}, nil
 }
 
 func (s *Server) lookupEvents(ctx context.Context, req *request, in *ctapi.LookupEventsRequest) (any, error) {
@@ -128,14 +128,14 @@ func (s *Server) lookupEvents(ctx context.Context, req *request, in *ctapi.Looku
 // lookup runs a history query for the caller's account and region, once the
 // index covers every event committed before the request arrived (so a
 // client sees its own calls at once).
-func (s *Server) lookup(ctx context.Context, req *request, p *lookupParams) ([]journal.Found, *journal.Cursor, error) {
+func (s *Server) lookup(ctx context.Context, req *request, p *lookupParams) ([]history.Found, *history.Cursor, error) {
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.IndexWait)
-	err := s.history.WaitFor(wctx, s.db.Head())
+	err := s.history.WaitFor(wctx, s.visible.Load())
 	cancel()
 	if err != nil && ctx.Err() != nil {
 		return nil, nil, ctx.Err()
 	}
-	return s.history.Lookup(ctx, journal.LookupQuery{
+	return s.history.Lookup(ctx, history.Query{
 		Account: req.principal.AccountID,
 		Region:  req.region,
 		Insight: p.insight,
@@ -148,7 +148,7 @@ func (s *Server) lookup(ctx context.Context, req *request, p *lookupParams) ([]j
 }
 
 // lookupEvent is the LookupEvents view of a found event.
-func lookupEvent(f journal.Found) ctapi.Event {
+func lookupEvent(f history.Found) ctapi.Event {
 	sum := f.Summary
 	ev := ctapi.Event{
 		EventTime:       ctapi.NewTimestamp(sum.Time),

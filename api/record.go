@@ -19,6 +19,7 @@ var eventSources = map[string]string{
 type outcome struct {
 	readOnly  bool
 	data      bool // a data event (not management)
+	lookup    bool // a LookupEvents call: later lookups need not wait to see it
 	params    json.RawMessage
 	response  json.RawMessage
 	resources []opentrail.Resource
@@ -80,7 +81,12 @@ func (s *Server) entry(req *request, ev *opentrail.Event) (journal.Entry, error)
 	if err != nil {
 		return journal.Entry{}, err
 	}
+	sum, err := opentrail.SummarizeEvent(ev)
+	if err != nil {
+		return journal.Entry{}, err
+	}
 	return journal.Entry{
+		Summary:  &sum,
 		Account:  req.principal.AccountID,
 		Region:   req.region,
 		Time:     req.start,
@@ -99,5 +105,20 @@ func (s *Server) record(ctx context.Context, req *request, o outcome) error {
 		return err
 	}
 	// The record must outlive a client that hangs up.
-	return s.db.Append(context.WithoutCancel(ctx), e)
+	seq, err := s.db.Append(context.WithoutCancel(ctx), e)
+	if err == nil && !o.lookup {
+		s.committed(seq)
+	}
+	return err
+}
+
+// committed notes that a change (or a record other than a lookup's) was
+// committed at seq: lookups wait for the index to cover it.
+func (s *Server) committed(seq int64) {
+	for {
+		cur := s.visible.Load()
+		if seq <= cur || s.visible.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }

@@ -19,10 +19,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/opentrail/opentrail"
+	"github.com/opentrail/opentrail/history"
 	"github.com/opentrail/opentrail/iam"
 	"github.com/opentrail/opentrail/journal"
 	"github.com/opentrail/opentrail/sigv4"
@@ -31,7 +33,7 @@ import (
 // Config is what a Server needs.
 type Config struct {
 	DB      *journal.DB
-	History *journal.History
+	History *history.Index
 	// Regions are the regions the server answers for.
 	Regions []string
 	Logger  *slog.Logger
@@ -52,14 +54,21 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	db      *journal.DB
-	history *journal.History
+	history *history.Index
 	log     *slog.Logger
 	now     func() time.Time
 	authz   iam.Authorizer
 	regions map[string]bool
 
-	keys   sync.Map // access key ID -> cachedKey
-	limits sync.Map // "account/region" -> *bucket
+	// visible is the journal sequence number that lookups wait for the
+	// index to reach: the last commit other than a lookup's own record, so
+	// that a client sees its calls at once and lookups do not wait for
+	// each other.
+	visible atomic.Int64
+
+	keys     sync.Map // access key ID -> cachedKey
+	channels sync.Map // channel ID -> recently read channel
+	limits   sync.Map // "account/region" -> *bucket
 }
 
 type cachedKey struct {
@@ -156,7 +165,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Read the body under the size limit before verifying: the signature
 	// covers its hash.
-	body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1))
+	body, err := readBody(r, s.cfg.MaxBodyBytes)
 	if err != nil {
 		s.writeError(w, req, proto, opentrail.Errorf(opentrail.CodeSerialization, "could not read the request body: %v", err))
 		return
@@ -242,6 +251,19 @@ func boolString(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// readBody reads up to limit+1 bytes of the body, sized by Content-Length
+// when the client sent one.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, limit+1))
 }
 
 func payloadHash(body []byte) string {

@@ -33,7 +33,7 @@ type Options struct {
 	// Account receives the events.
 	Account string
 	// Retention is event history's retention: older records are skipped
-	// (they could never be found). Zero means journal.DefaultRetention.
+	// (they could never be found). Zero means 90 days.
 	Retention time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -131,7 +131,7 @@ func Load(ctx context.Context, db *journal.DB, files []string, opts Options) (*R
 		return nil, fmt.Errorf("ingest: %q is not a 12-digit account ID", opts.Account)
 	}
 	if opts.Retention <= 0 {
-		opts.Retention = journal.DefaultRetention
+		opts.Retention = 90 * 24 * time.Hour
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -183,7 +183,7 @@ func (l *loader) problem(p Problem) {
 
 func (l *loader) flush(ctx context.Context) error {
 	if len(l.batch) > 0 {
-		if err := l.db.Append(ctx, l.batch...); err != nil {
+		if _, err := l.db.Append(ctx, l.batch...); err != nil {
 			return fmt.Errorf("%w: append to journal: %v", errStore, err)
 		}
 		l.report.Ingested += len(l.batch)
@@ -232,13 +232,7 @@ var wrapperStart = regexp.MustCompile(`^\s*\{\s*"(Records|Events)"\s*:`)
 
 // stream reads the records of one (decompressed) file.
 func (l *loader) stream(ctx context.Context, path string, r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(256)
-	dec := json.NewDecoder(br)
-	n := 0
-	var offset int64 // where the record being read starts
-	each := func(raw json.RawMessage) error {
-		n++
+	return Scan(r, func(raw json.RawMessage, n int, offset int64) error {
 		if err := l.record(path, n, offset, raw); err != nil {
 			return err
 		}
@@ -246,6 +240,23 @@ func (l *loader) stream(ctx context.Context, path string, r io.Reader) error {
 			return l.flush(ctx)
 		}
 		return nil
+	})
+}
+
+// Scan reads the records of one decompressed log file in any of the forms
+// Load accepts and calls fn with each, its 1-based position and the byte
+// offset where it starts. A record is any JSON value there; fn decides
+// what is valid. Scan stops at fn's first error, and at the first point the
+// file stops being valid JSON (the error says where).
+func Scan(r io.Reader, fn func(raw json.RawMessage, n int, offset int64) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(256)
+	dec := json.NewDecoder(br)
+	n := 0
+	var offset int64 // where the record being read starts
+	each := func(raw json.RawMessage) error {
+		n++
+		return fn(raw, n, offset)
 	}
 	switch {
 	case len(bytes.TrimSpace(head)) == 0:
@@ -271,7 +282,7 @@ func (l *loader) stream(ctx context.Context, path string, r io.Reader) error {
 				continue
 			}
 			found = true
-			if err := l.array(dec, &offset, each); err != nil {
+			if err := scanArray(dec, &offset, each); err != nil {
 				return err
 			}
 		}
@@ -280,7 +291,7 @@ func (l *loader) stream(ctx context.Context, path string, r io.Reader) error {
 		}
 		return nil
 	case bytes.HasPrefix(bytes.TrimSpace(head), []byte("[")):
-		return l.array(dec, &offset, each)
+		return scanArray(dec, &offset, each)
 	default:
 		// JSON lines (or concatenated objects).
 		for {
@@ -300,8 +311,8 @@ func (l *loader) stream(ctx context.Context, path string, r io.Reader) error {
 	}
 }
 
-// array streams the elements of a JSON array.
-func (l *loader) array(dec *json.Decoder, offset *int64, each func(json.RawMessage) error) error {
+// scanArray streams the elements of a JSON array.
+func scanArray(dec *json.Decoder, offset *int64, each func(json.RawMessage) error) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return syntaxErr(dec, err)

@@ -65,9 +65,9 @@ type DB struct {
 	mu     sync.Mutex
 	headCh chan struct{} // closed and replaced whenever head advances
 
-	scopes sync.Map // scopeKey -> int64, write side cache
-
-	hooks []func(*Tx) // run at the start of every write batch (none yet)
+	scopes   sync.Map // scopeKey -> int64, write side cache (forgotten on rollback)
+	scopeIDs sync.Map // scopeKey -> int64, committed scopes, for readers
+	tail     tail     // recently committed rows, for consumers
 
 	closeOnce sync.Once
 }

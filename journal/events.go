@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/opentrail/opentrail"
@@ -41,6 +42,28 @@ type Entry struct {
 	Trails bool
 	// Body is the record JSON, exactly as it will be delivered.
 	Body []byte
+	// Summary, when set, must be opentrail.Summarize(Body): a caller that
+	// has the record's fields at hand passes them so that the history
+	// index does not parse the record again.
+	Summary *opentrail.Summary
+
+	enc    []byte // Body as stored, set by Prepare
+	dedupe int64  // see tailItem
+}
+
+// Prepare does the work of storing entries that needs no lock: it
+// compresses their bodies. Callers that append many events call it before
+// Update so that the single writer does not have to.
+func Prepare(entries []Entry) {
+	for i := range entries {
+		e := &entries[i]
+		if e.enc == nil {
+			e.enc = encodeBody(e.Body)
+		}
+		if e.Origin == OriginIngest && (e.Summary == nil || e.Summary.EventID == "") {
+			e.dedupe = HashValue(string(e.Body))
+		}
+	}
 }
 
 // Stored is an entry read back from the journal.
@@ -87,32 +110,66 @@ func (e *Entry) setFlags(f int64) {
 // Append adds events to the journal in the transaction and returns the
 // sequence number of the last one.
 func (tx *Tx) Append(entries ...Entry) (int64, error) {
-	for i := range entries {
-		e := &entries[i]
-		scope, err := tx.scope(e.Account, e.Region)
+	Prepare(entries)
+	const chunk = 64
+	for len(entries) > 0 {
+		n := min(len(entries), chunk)
+		args := make([]any, 0, 4*n)
+		items := make([]tailItem, n)
+		for i := range entries[:n] {
+			e := &entries[i]
+			scope, err := tx.scope(e.Account, e.Region)
+			if err != nil {
+				return 0, err
+			}
+			flags := e.flags()
+			args = append(args, e.Time.Unix(), scope, flags, e.enc)
+			items[i] = tailItem{scope: scope, time: e.Time.Unix(), flags: flags, sum: e.Summary, enc: e.enc, dedupe: e.dedupe}
+		}
+		if tx.ins == nil {
+			tx.ins = newMultiInsert(tx, 4)
+		}
+		res, err := tx.ins.exec("INSERT INTO journal (time, scope, flags, body)", n, args)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("append events: %w", err)
 		}
-		res, err := tx.appendStmt.ExecContext(tx.ctx, e.Time.Unix(), scope, e.flags(), encodeBody(e.Body))
+		last, err := res.LastInsertId()
 		if err != nil {
-			return 0, fmt.Errorf("append event: %w", err)
+			return 0, fmt.Errorf("append events: %w", err)
 		}
-		if tx.lastSeq, err = res.LastInsertId(); err != nil {
-			return 0, fmt.Errorf("append event: %w", err)
+		// One writer, AUTOINCREMENT: the rows of one INSERT get
+		// consecutive numbers ending at the last one.
+		for i := range items {
+			items[i].seq = last - int64(n-1-i)
 		}
+		tx.appended = append(tx.appended, items...)
+		tx.lastSeq = last
+		entries = entries[n:]
 	}
 	return tx.lastSeq, nil
 }
 
-// Append adds events to the journal and returns once they are durable.
-func (db *DB) Append(ctx context.Context, entries ...Entry) error {
+// HashValue is the 64-bit FNV-1a hash opentrail uses for index keys.
+func HashValue(v string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(v))
+	return int64(h.Sum64())
+}
+
+// Append adds events to the journal and returns once they are durable,
+// with the sequence number of the last one.
+func (db *DB) Append(ctx context.Context, entries ...Entry) (int64, error) {
 	if len(entries) == 0 {
-		return nil
+		return 0, nil
 	}
-	return db.Update(ctx, func(tx *Tx) error {
-		_, err := tx.Append(entries...)
+	Prepare(entries)
+	var seq int64
+	err := db.Update(ctx, func(tx *Tx) error {
+		var err error
+		seq, err = tx.Append(entries...)
 		return err
 	})
+	return seq, err
 }
 
 // scope returns the id of (account, region), creating it in tx if new.
@@ -140,6 +197,10 @@ func (tx *Tx) scope(account, region string) (int64, error) {
 // ScopeID returns the id of (account, region) as committed, and false when
 // no event was ever recorded there.
 func (db *DB) ScopeID(ctx context.Context, account, region string) (int64, bool, error) {
+	k := scopeKey{account, region}
+	if v, ok := db.scopeIDs.Load(k); ok {
+		return v.(int64), true, nil
+	}
 	var id int64
 	err := db.rdb.QueryRowContext(ctx, "SELECT id FROM scopes WHERE account = ? AND region = ?", account, region).Scan(&id)
 	if err == sql.ErrNoRows {
@@ -148,72 +209,8 @@ func (db *DB) ScopeID(ctx context.Context, account, region string) (int64, bool,
 	if err != nil {
 		return 0, false, fmt.Errorf("find scope: %w", err)
 	}
+	db.scopeIDs.Store(k, id) // committed scopes never change
 	return id, true, nil
-}
-
-// Read returns up to limit events with sequence numbers above after, in
-// order.
-func (db *DB) Read(ctx context.Context, after int64, limit int) ([]Stored, error) {
-	rows, err := db.rdb.QueryContext(ctx, `
-		SELECT j.seq, j.time, j.flags, j.body, s.account, s.region
-		FROM journal j JOIN scopes s ON s.id = j.scope
-		WHERE j.seq > ? ORDER BY j.seq LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read journal: %w", err)
-	}
-	defer rows.Close()
-	var out []Stored
-	for rows.Next() {
-		var s Stored
-		var t, f int64
-		var body []byte
-		if err := rows.Scan(&s.Seq, &t, &f, &body, &s.Account, &s.Region); err != nil {
-			return nil, fmt.Errorf("read journal: %w", err)
-		}
-		s.Time = time.Unix(t, 0).UTC()
-		s.setFlags(f)
-		if s.Body, err = decodeBody(body); err != nil {
-			return nil, fmt.Errorf("read journal event %d: %w", s.Seq, err)
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
-// Bodies returns the record JSON of the given events, keyed by sequence
-// number; events that no longer exist are absent.
-func (db *DB) Bodies(ctx context.Context, seqs []int64) (map[int64][]byte, error) {
-	out := make(map[int64][]byte, len(seqs))
-	if len(seqs) == 0 {
-		return out, nil
-	}
-	q := make([]byte, 0, 64+2*len(seqs))
-	q = append(q, "SELECT seq, body FROM journal WHERE seq IN ("...)
-	args := make([]any, len(seqs))
-	for i, s := range seqs {
-		if i > 0 {
-			q = append(q, ',')
-		}
-		q = append(q, '?')
-		args[i] = s
-	}
-	q = append(q, ')')
-	rows, err := db.rdb.QueryContext(ctx, string(q), args...)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var seq int64
-		var body []byte
-		if err := rows.Scan(&seq, &body); err != nil {
-			return nil, fmt.Errorf("read events: %w", err)
-		}
-		if out[seq], err = decodeBody(body); err != nil {
-			return nil, fmt.Errorf("read event %d: %w", seq, err)
-		}
-	}
-	return out, rows.Err()
 }
 
 // Checkpoint returns a consumer's checkpoint (0 when it never ran).

@@ -2,14 +2,12 @@ package journal_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/opentrail/opentrail"
 	"github.com/opentrail/opentrail/journal"
 )
@@ -27,184 +25,76 @@ func mustOpen(tb testing.TB, path string) *journal.DB {
 	return db
 }
 
-func record(id, name, user string, t time.Time, readOnly bool) []byte {
-	ev := opentrail.Event{
-		EventVersion: opentrail.EventVersion,
-		UserIdentity: &opentrail.UserIdentity{Type: "IAMUser", UserName: user, AccessKeyID: "AKIA" + user,
-			ARN: "arn:aws:iam::111122223333:user/" + user, AccountID: "111122223333"},
-		EventTime:         opentrail.FormatTime(t),
-		EventSource:       "ec2.amazonaws.com",
-		EventName:         name,
-		AWSRegion:         "us-east-1",
-		RequestParameters: json.RawMessage(`{"instancesSet":{"items":[{"instanceId":"i-` + id + `"}]}}`),
-		ResponseElements:  opentrail.Null,
-		EventID:           id,
-		ReadOnly:          opentrail.Bool(readOnly),
-		EventType:         opentrail.TypeAwsAPICall,
-		EventCategory:     opentrail.CategoryManagement,
+func entry(i int, origin journal.Origin, withSummary bool) journal.Entry {
+	t := time.Unix(1700000000+int64(i), 0).UTC()
+	body := fmt.Appendf(nil, `{"eventVersion":"1.11","eventTime":"%s","awsRegion":"us-east-1","eventName":"Call%d","eventID":"id-%d","eventSource":"x.amazonaws.com","eventType":"AwsApiCall","eventCategory":"Management","requestParameters":{"padding":"%0200d"}}`,
+		opentrail.FormatTime(t), i, i, i)
+	e := journal.Entry{Account: "111122223333", Region: "us-east-1", Time: t, Category: opentrail.CategoryManagement,
+		Origin: origin, History: true, Trails: origin == journal.OriginAPI, Body: body}
+	if withSummary {
+		s, _ := opentrail.Summarize(body)
+		e.Summary = &s
 	}
-	b, _ := json.Marshal(ev)
-	return b
+	return e
 }
 
-func entry(body []byte, t time.Time, origin journal.Origin) journal.Entry {
-	return journal.Entry{Account: "111122223333", Region: "us-east-1", Time: t, Category: opentrail.CategoryManagement,
-		Origin: origin, History: true, Trails: true, Body: body}
-}
-
-func ids(found []journal.Found) []string {
-	var out []string
-	for _, f := range found {
-		out = append(out, f.Summary.EventID)
-	}
-	return out
-}
-
-func TestAppendIndexLookup(t *testing.T) {
+// Feed returns every appended row once, in order, with the body as
+// appended, whether it comes from memory or from the database.
+func TestFeed(t *testing.T) {
 	ctx := context.Background()
-	db := mustOpen(t, "")
-	now := time.Now().UTC().Truncate(time.Second)
-	var entries []journal.Entry
-	for i := range 120 {
-		user := []string{"alice", "bob"}[i%2]
-		name := []string{"RunInstances", "DescribeInstances", "StopInstances"}[i%3]
-		entries = append(entries, entry(record(fmt.Sprintf("e%03d", i), name, user, now.Add(time.Duration(i-120)*time.Minute), name == "DescribeInstances"), now.Add(time.Duration(i-120)*time.Minute), journal.OriginAPI))
-	}
-	if err := db.Append(ctx, entries...); err != nil {
-		t.Fatal(err)
-	}
-	h, err := db.History(ctx, journal.HistoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.CatchUp(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := h.Indexed(), db.Head(); got != want {
-		t.Fatalf("Indexed() = %d, want head %d", got, want)
-	}
-
-	// All events, newest first, in pages of 50.
-	var all []string
-	var after *journal.Cursor
-	for page := 0; ; page++ {
-		found, next, err := h.Lookup(ctx, journal.LookupQuery{Account: "111122223333", Region: "us-east-1", Limit: 50, After: after})
-		if err != nil {
+	path := filepath.Join(t.TempDir(), "db")
+	db := mustOpen(t, path)
+	var want []journal.Entry
+	for b := 0; b < 5; b++ {
+		var batch []journal.Entry
+		for i := 0; i < 150; i++ {
+			batch = append(batch, entry(b*150+i, journal.Origin(i%3), i%2 == 0))
+		}
+		if _, err := db.Append(ctx, batch...); err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, ids(found)...)
-		if next == nil {
-			break
-		}
-		after = next
+		want = append(want, batch...)
 	}
-	var want []string
-	for i := 119; i >= 0; i-- {
-		want = append(want, fmt.Sprintf("e%03d", i))
-	}
-	if diff := cmp.Diff(want, all); diff != "" {
-		t.Errorf("all events (-want +got):\n%s", diff)
-	}
-
-	tests := []struct {
-		name  string
-		attrs []journal.Attr
-		start time.Time
-		end   time.Time
-		want  func(i int) bool
-	}{
-		{"by user", []journal.Attr{{opentrail.AttrUsername, "bob"}}, time.Time{}, time.Time{}, func(i int) bool { return i%2 == 1 }},
-		{"by name", []journal.Attr{{opentrail.AttrEventName, "StopInstances"}}, time.Time{}, time.Time{}, func(i int) bool { return i%3 == 2 }},
-		{"read only", []journal.Attr{{opentrail.AttrReadOnly, "true"}}, time.Time{}, time.Time{}, func(i int) bool { return i%3 == 1 }},
-		{"access key", []journal.Attr{{opentrail.AttrAccessKeyID, "AKIAalice"}}, time.Time{}, time.Time{}, func(i int) bool { return i%2 == 0 }},
-		{"event id", []journal.Attr{{opentrail.AttrEventID, "e007"}}, time.Time{}, time.Time{}, func(i int) bool { return i == 7 }},
-		{"resource name (write calls only)", []journal.Attr{{opentrail.AttrResourceName, "i-e009"}}, time.Time{}, time.Time{}, func(i int) bool { return i == 9 }},
-		{"resource type", []journal.Attr{{opentrail.AttrResourceType, "AWS::EC2::Instance"}}, time.Time{}, time.Time{}, func(i int) bool { return i%3 != 1 }},
-		{"combined", []journal.Attr{{opentrail.AttrUsername, "bob"}, {opentrail.AttrEventName, "RunInstances"}}, time.Time{}, time.Time{}, func(i int) bool { return i%2 == 1 && i%3 == 0 }},
-		{"time range inclusive", nil, now.Add(-30 * time.Minute), now.Add(-20 * time.Minute), func(i int) bool { return i >= 90 && i <= 100 }},
-		{"no match", []journal.Attr{{opentrail.AttrUsername, "carol"}}, time.Time{}, time.Time{}, func(i int) bool { return false }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			err := h.Scan(ctx, journal.LookupQuery{Account: "111122223333", Region: "us-east-1", Attrs: tt.attrs, Start: tt.start, End: tt.end}, func(f journal.Found) error {
-				got = append(got, f.Summary.EventID)
-				return nil
-			})
+	check := func(db *journal.DB) {
+		t.Helper()
+		var got []journal.Row
+		for after := int64(0); ; {
+			rows, err := db.Feed(ctx, after, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want []string
-			for i := 119; i >= 0; i-- {
-				if tt.want(i) {
-					want = append(want, fmt.Sprintf("e%03d", i))
-				}
+			if len(rows) == 0 {
+				break
 			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
+			got = append(got, rows...)
+			after = rows[len(rows)-1].Seq
+		}
+		if len(got) != len(want) {
+			t.Fatalf("fed %d rows, want %d", len(got), len(want))
+		}
+		for i, r := range got {
+			w := want[i]
+			body, err := r.Body()
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
-
-	// Other scopes see nothing.
-	found, _, err := h.Lookup(ctx, journal.LookupQuery{Account: "111122223333", Region: "eu-west-1", Limit: 50})
-	if err != nil || len(found) != 0 {
-		t.Errorf("other region: %d events, err %v; want none", len(found), err)
-	}
-	found, _, err = h.Lookup(ctx, journal.LookupQuery{Account: "999999999999", Region: "us-east-1", Limit: 50})
-	if err != nil || len(found) != 0 {
-		t.Errorf("other account: %d events, err %v; want none", len(found), err)
-	}
-}
-
-func TestIngestDedupeAndRetention(t *testing.T) {
-	ctx := context.Background()
-	db := mustOpen(t, "")
-	now := time.Now().UTC().Truncate(time.Second)
-	old := now.Add(-100 * 24 * time.Hour)
-	recent := now.Add(-time.Hour)
-	noID := []byte(`{"eventVersion":"1.05","eventTime":"` + opentrail.FormatTime(recent) + `","awsRegion":"us-east-1","eventName":"X","eventSource":"s.amazonaws.com"}`)
-	batch := []journal.Entry{
-		entry(record("dup", "RunInstances", "alice", recent, false), recent, journal.OriginIngest),
-		entry(record("dup", "RunInstances", "alice", recent, false), recent, journal.OriginIngest),
-		entry(noID, recent, journal.OriginIngest),
-		entry(record("old", "RunInstances", "alice", old, false), old, journal.OriginIngest),
-	}
-	// The same batch twice: as if a log file were ingested twice.
-	for range 2 {
-		if err := db.Append(ctx, batch...); err != nil {
-			t.Fatal(err)
+			sum, err := r.Summary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Seq != int64(i+1) || string(body) != string(w.Body) || !r.Time.Equal(w.Time) || r.Origin() != w.Origin ||
+				r.Category() != w.Category || r.History() != w.History || r.Trails() != w.Trails || sum.EventName != fmt.Sprint("Call", i) {
+				t.Fatalf("row %d = seq %d origin %v trails %v %s", i, r.Seq, r.Origin(), r.Trails(), body)
+			}
+			acct, region, err := db.ScopeOf(ctx, r.Scope)
+			if err != nil || acct != "111122223333" || region != "us-east-1" {
+				t.Fatalf("scope %d = %s %s %v", r.Scope, acct, region, err)
+			}
 		}
 	}
-	h, err := db.History(ctx, journal.HistoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.CatchUp(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	h.Scan(ctx, journal.LookupQuery{Account: "111122223333", Region: "us-east-1", Start: now.Add(-200 * 24 * time.Hour)}, func(f journal.Found) error {
-		got = append(got, f.Summary.EventName+"/"+f.Summary.EventID)
-		return nil
-	})
-	if diff := cmp.Diff([]string{"X/", "RunInstances/dup"}, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-
-	// Retention: with a clock 2 hours later and a 90-minute retention, the
-	// recent events expire too.
-	h2, err := db.History(ctx, journal.HistoryOptions{Retention: 90 * time.Minute, Now: func() time.Time { return now.Add(2 * time.Hour) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	found, _, err := h2.Lookup(ctx, journal.LookupQuery{Account: "111122223333", Region: "us-east-1", Limit: 50})
-	if err != nil || len(found) != 0 {
-		t.Errorf("after retention: %d events, err %v; want none", len(found), err)
-	}
-	if _, n, err := h2.Expire(ctx); err != nil || n != int64(len(batch)*2) {
-		t.Errorf("Expire deleted %d events, err %v; want %d", n, err, len(batch)*2)
-	}
+	check(db) // from the in-memory tail
+	db.Close()
+	check(mustOpen(t, path)) // from the database
 }
 
 func TestConcurrentUpdatesCommitIndependently(t *testing.T) {
@@ -217,6 +107,9 @@ func TestConcurrentUpdatesCommitIndependently(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			errs[i] = db.Update(ctx, func(tx *journal.Tx) error {
+				if _, err := tx.Append(entry(i, journal.OriginAPI, false)); err != nil {
+					return err
+				}
 				if err := tx.SetSetting(fmt.Sprint("k", i), "v"); err != nil {
 					return err
 				}
@@ -228,35 +121,44 @@ func TestConcurrentUpdatesCommitIndependently(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	rows, err := db.Feed(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, r := range rows {
+		s, _ := r.Summary()
+		names[s.EventName] = true
+	}
 	for i, err := range errs {
 		_, ok, serr := db.Setting(ctx, fmt.Sprint("k", i))
 		if serr != nil {
 			t.Fatal(serr)
 		}
-		if (err == nil) != ok {
-			t.Errorf("job %d: err %v but setting stored = %v", i, err, ok)
+		if (err == nil) != ok || (err == nil) != names[fmt.Sprint("Call", i)] {
+			t.Errorf("job %d: err %v but setting stored = %v, event stored = %v", i, err, ok, names[fmt.Sprint("Call", i)])
+		}
+	}
+	if len(rows) != 30 {
+		t.Errorf("%d events stored, want 30", len(rows))
+	}
+	for i, r := range rows {
+		if r.Seq != int64(i+1) {
+			t.Errorf("row %d has seq %d: sequence numbers must have no gaps", i, r.Seq)
 		}
 	}
 }
 
-func TestReopenKeepsHeadAndCheckpoint(t *testing.T) {
+func TestReopenKeepsHead(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "db")
 	db := mustOpen(t, path)
-	now := time.Now().UTC()
-	if err := db.Append(ctx, entry(record("a", "RunInstances", "alice", now, false), now, journal.OriginAPI)); err != nil {
+	if _, err := db.Append(ctx, entry(1, journal.OriginAPI, false), entry(2, journal.OriginAPI, false)); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := db.History(ctx, journal.HistoryOptions{})
-	h.CatchUp(ctx, nil)
 	head := db.Head()
 	db.Close()
-	db = mustOpen(t, path)
-	if db.Head() != head {
+	if db = mustOpen(t, path); db.Head() != head || head != 2 {
 		t.Errorf("head after reopen = %d, want %d", db.Head(), head)
-	}
-	h, _ = db.History(ctx, journal.HistoryOptions{})
-	if h.Indexed() != head {
-		t.Errorf("indexed after reopen = %d, want %d", h.Indexed(), head)
 	}
 }

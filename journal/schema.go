@@ -69,9 +69,6 @@ CREATE TABLE tags (
 	value TEXT NOT NULL,
 	PRIMARY KEY (arn, key)
 );
-CREATE TABLE hist_parts (
-	part INTEGER PRIMARY KEY  -- week number since the epoch of a hist_<part> table
-);
 `,
 }
 
@@ -102,5 +99,3 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	return nil
 }
-
-const insertJournal = `INSERT INTO journal (time, scope, flags, body) VALUES (?, ?, ?, ?)`

@@ -23,8 +23,9 @@ type Tx struct {
 	tx  *sql.Tx
 	ctx context.Context
 
-	appendStmt *sql.Stmt
-	lastSeq    int64
+	ins      *multiInsert // journal inserts, prepared once per transaction
+	lastSeq  int64
+	appended []tailItem // rows appended by the jobs that succeeded so far
 }
 
 // Update runs fn in a write transaction and returns after the transaction is
@@ -74,12 +75,6 @@ func (db *DB) writer() {
 		return
 	}
 	defer conn.Close()
-	stmt, err := conn.PrepareContext(ctx, insertJournal)
-	if err != nil {
-		db.failAll(fmt.Errorf("journal writer: %w", err))
-		return
-	}
-	defer stmt.Close()
 
 	batch := make([]*job, 0, db.maxBatch)
 	for {
@@ -99,7 +94,7 @@ func (db *DB) writer() {
 				break
 			}
 			if len(batch) > 0 {
-				db.commit(ctx, conn, stmt, batch)
+				db.commit(ctx, conn, batch)
 			}
 			return
 		}
@@ -112,7 +107,7 @@ func (db *DB) writer() {
 				break gather
 			}
 		}
-		db.commit(ctx, conn, stmt, batch)
+		db.commit(ctx, conn, batch)
 	}
 }
 
@@ -128,7 +123,7 @@ func (db *DB) failAll(err error) {
 }
 
 // commit runs a batch of jobs in one transaction.
-func (db *DB) commit(ctx context.Context, conn *sql.Conn, stmt *sql.Stmt, batch []*job) {
+func (db *DB) commit(ctx context.Context, conn *sql.Conn, batch []*job) {
 	start := time.Now()
 	results := make([]error, len(batch))
 	sqlTx, err := conn.BeginTx(ctx, nil)
@@ -136,7 +131,12 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, stmt *sql.Stmt, batch 
 		db.finish(batch, results, fmt.Errorf("begin: %w", err))
 		return
 	}
-	tx := &Tx{db: db, tx: sqlTx, ctx: ctx, appendStmt: sqlTx.StmtContext(ctx, stmt)}
+	tx := &Tx{db: db, tx: sqlTx, ctx: ctx}
+	defer func() {
+		if tx.ins != nil {
+			tx.ins.close()
+		}
+	}()
 	single := len(batch) == 1
 	for i, j := range batch {
 		if single {
@@ -149,8 +149,10 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, stmt *sql.Stmt, batch 
 			results[i] = fmt.Errorf("savepoint: %w", err)
 			continue
 		}
+		mark := len(tx.appended)
 		results[i] = runJob(j, tx)
 		if results[i] != nil {
+			tx.appended = tx.appended[:mark]
 			db.forgetScopes()
 			if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
 				sqlTx.Rollback()
@@ -186,6 +188,7 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn, stmt *sql.Stmt, batch 
 		db.finish(batch, results, fmt.Errorf("commit: %w", err))
 		return
 	}
+	db.tail.push(tx.appended)
 	db.advanceHead(head.Int64)
 	db.finish(batch, results, nil)
 	if d := time.Since(start); d > time.Second {

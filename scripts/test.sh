@@ -37,7 +37,7 @@ log "go vet"
 go vet ./...
 
 log "tests (with the race detector where there is concurrency)"
-go test -race -count=1 ./journal/ ./api/... ./sigv4/ ./cmd/opentrail/
+go test -race -count=1 ./journal/ ./history/ ./api/... ./sigv4/ ./cmd/opentrail/
 go test -count=1 $(go list ./... | grep -v -e /journal$ -e /api -e /sigv4$ -e /cmd/opentrail$)
 
 log "fuzzing (a short budget per target)"

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opentrail/opentrail"
+	"github.com/opentrail/opentrail/history"
 	"github.com/opentrail/opentrail/ingest"
 	"github.com/opentrail/opentrail/journal"
 )
@@ -35,7 +36,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("ingest", ingestSynopsis, stderr)
 	fs.String(&dataDir, "data-dir", "OPENTRAIL_DATA_DIR", "./opentrail-data", "directory holding opentrail's state")
 	fs.String(&account, "account-id", "OPENTRAIL_ACCOUNT_ID", "", "account whose history receives the events (default: the data directory's default account)")
-	fs.Duration(&retention, "history-retention", "OPENTRAIL_HISTORY_RETENTION", journal.DefaultRetention, "event history retention: older records are skipped")
+	fs.Duration(&retention, "history-retention", "OPENTRAIL_HISTORY_RETENTION", history.DefaultRetention, "event history retention: older records are skipped")
 	fs.Bool(&quiet, "quiet", "", false, "print only the summary and problems, no progress")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -89,17 +90,25 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	// Index what was loaded, so that it is searchable even if no server
-	// runs on this data directory.
-	h, err := db.History(ctx, journal.HistoryOptions{Retention: retention})
-	if err != nil {
+	// runs on this data directory (a running server indexes it itself).
+	h, err := history.Open(ctx, db, history.Options{Dir: filepath.Join(dataDir, "history"), Retention: retention})
+	switch {
+	case errors.Is(err, history.ErrLocked):
+		fmt.Fprintln(stderr, "ingest: a server runs on this data directory; it indexes the events itself")
+	case err != nil:
 		return err
+	default:
+		err := h.CatchUp(ctx, func(indexed, head int64) {
+			prog.update("ingest: indexing %d/%d", indexed, head)
+		})
+		prog.done()
+		if cerr := h.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err := h.CatchUp(ctx, func(indexed, head int64) {
-		prog.update("ingest: indexing %d/%d", indexed, head)
-	}); err != nil {
-		return err
-	}
-	prog.done()
 	fmt.Fprintf(stdout, "ingested %d of %d records from %d files into account %s in %s",
 		rep.Ingested, rep.Records, rep.Files, account, time.Since(start).Round(time.Millisecond))
 	var notes []string

@@ -154,6 +154,9 @@ func spawn(tb testing.TB, dataDir string, extra ...string) *spawned {
 	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:" + port, "--account-id", testAccount}, extra...)
 	cmd := exec.Command(mustBinary(tb), args...)
 	cmd.Env = append(os.Environ(), "OPENTRAIL_ROOT_ACCESS_KEY_ID="+testKeyID, "OPENTRAIL_ROOT_SECRET_ACCESS_KEY="+testSecret)
+	if addr := os.Getenv("OPENTRAIL_BENCH_PPROF"); addr != "" {
+		cmd.Env = append(cmd.Env, "OPENTRAIL_PPROF_LISTEN="+addr) // profile the server while a benchmark runs
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = io.Discard

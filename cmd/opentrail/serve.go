@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/opentrail/opentrail"
 	"github.com/opentrail/opentrail/api"
+	"github.com/opentrail/opentrail/history"
 	"github.com/opentrail/opentrail/journal"
 )
 
@@ -57,7 +59,7 @@ type Main struct {
 
 	log      *slog.Logger
 	db       *journal.DB
-	history  *journal.History
+	history  *history.Index
 	server   *http.Server
 	listener net.Listener
 	lock     *os.File
@@ -85,7 +87,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.String(&m.LogFormat, "log-format", "OPENTRAIL_LOG_FORMAT", "text", "log format: text or json")
 	fs.String(&m.LogLevel, "log-level", "OPENTRAIL_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 	fs.String(&m.Synchronous, "synchronous", "OPENTRAIL_SYNCHRONOUS", "FULL", "FULL: acknowledged events survive power loss; NORMAL: they survive a crash of opentrail (faster)")
-	fs.Duration(&m.HistoryRetention, "history-retention", "OPENTRAIL_HISTORY_RETENTION", journal.DefaultRetention, "how long events stay in event history (AWS: 90 days)")
+	fs.Duration(&m.HistoryRetention, "history-retention", "OPENTRAIL_HISTORY_RETENTION", history.DefaultRetention, "how long events stay in event history (AWS: 90 days)")
 	fs.Duration(&m.RetentionEvery, "retention-interval", "OPENTRAIL_RETENTION_INTERVAL", time.Hour, "how often expired events are removed")
 	fs.Float(&m.LookupRate, "lookup-rate-limit", "OPENTRAIL_LOOKUP_RATE_LIMIT", 0, "LookupEvents requests per second per account and region before ThrottlingException (AWS: 2; 0 = no limit)")
 	fs.String(&m.TLSCert, "tls-cert", "OPENTRAIL_TLS_CERT", "", "PEM certificate file: serve HTTPS")
@@ -160,7 +162,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.setupIdentity(ctx); err != nil {
 		return err
 	}
-	m.history, err = m.db.History(ctx, journal.HistoryOptions{Retention: m.HistoryRetention})
+	m.history, err = history.Open(ctx, m.db, history.Options{Dir: filepath.Join(m.DataDir, "history"),
+		Retention: m.HistoryRetention, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -204,6 +207,19 @@ func (m *Main) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.expireLoop(bg)
 	}()
+	if addr := m.getenv("OPENTRAIL_PPROF_LISTEN"); addr != "" {
+		// Profiling for operators chasing a performance problem: never on
+		// the API listener, only where asked.
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			log.Warn("profiling endpoint enabled", slog.String("listen", addr))
+			if err := http.ListenAndServe(addr, mux); err != nil {
+				log.Error("profiling endpoint", slog.String("err", err.Error()))
+			}
+		}()
+	}
 	log.Info("opentrail started", slog.String("version", version()), slog.String("listen", m.URL()),
 		slog.String("data_dir", m.DataDir), slog.String("account", m.Account), slog.Int("regions", len(regions)),
 		slog.Duration("startup", time.Since(start)))
@@ -264,6 +280,10 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	if m.history != nil {
+		errs = append(errs, m.history.Close())
+		m.history = nil
+	}
 	if m.db != nil {
 		errs = append(errs, m.db.Close())
 		m.db = nil
