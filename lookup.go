@@ -42,6 +42,13 @@ type Summary struct {
 	AccessKeyID        string
 	Username           string
 	Resources          []LookupResource
+
+	// The fields event selectors look at beyond the ones above.
+	UserARN                      string     // userIdentity.arn
+	ErrorCode                    string     // errorCode
+	SessionCredentialFromConsole string     // "true" or ""
+	VPCEndpointID                string     // vpcEndpointId
+	RecordResources              []Resource // the record's own resources list
 }
 
 // LookupResource is one element of a LookupEvents event's Resources.
@@ -125,6 +132,9 @@ type record struct {
 	RequestParameters  json.RawMessage `json:"requestParameters"`
 	ResponseElements   json.RawMessage `json:"responseElements"`
 	EventData          json.RawMessage `json:"eventData"`
+	ErrorCode          string          `json:"errorCode"`
+	SessionCredential  string          `json:"sessionCredentialFromConsole"`
+	VPCEndpointID      string          `json:"vpcEndpointId"`
 }
 
 // Summarize reads a record's lookup attributes. It fails, wrapping
@@ -142,13 +152,16 @@ func Summarize(rec []byte) (Summary, error) {
 		r = decodeLeniently(rec)
 	}
 	s := Summary{
-		EventID:            r.EventID,
-		EventName:          r.EventName,
-		EventSource:        r.EventSource,
-		EventType:          r.EventType,
-		Category:           r.EventCategory,
-		Region:             r.AWSRegion,
-		RecipientAccountID: r.RecipientAccountID,
+		EventID:                      r.EventID,
+		EventName:                    r.EventName,
+		EventSource:                  r.EventSource,
+		EventType:                    r.EventType,
+		Category:                     r.EventCategory,
+		Region:                       r.AWSRegion,
+		RecipientAccountID:           r.RecipientAccountID,
+		ErrorCode:                    r.ErrorCode,
+		SessionCredentialFromConsole: r.SessionCredential,
+		VPCEndpointID:                r.VPCEndpointID,
 	}
 	if r.EventTime == "" {
 		return Summary{}, fmt.Errorf("%w: eventTime is missing", ErrInvalidRecord)
@@ -194,6 +207,10 @@ func Summarize(rec []byte) (Summary, error) {
 	}
 	s.AccessKeyID = ui.AccessKeyID
 	s.Username = LookupUsername(&ui)
+	s.UserARN = ui.ARN
+	if len(res) > 0 {
+		s.RecordResources = res
+	}
 	s.Resources = lookupResources(&s, res, r.RequestParameters, r.ResponseElements)
 	return s, nil
 }
@@ -206,15 +223,19 @@ func SummarizeEvent(ev *Event) (Summary, error) {
 		return Summarize(mustMarshal(ev)) // for its error
 	}
 	s := Summary{
-		EventID:            ev.EventID,
-		EventName:          ev.EventName,
-		EventSource:        ev.EventSource,
-		EventType:          ev.EventType,
-		Category:           ev.EventCategory,
-		Region:             ev.AWSRegion,
-		RecipientAccountID: ev.RecipientAccountID,
-		Time:               t,
-		ReadOnly:           ev.ReadOnly,
+		EventID:                      ev.EventID,
+		EventName:                    ev.EventName,
+		EventSource:                  ev.EventSource,
+		EventType:                    ev.EventType,
+		Category:                     ev.EventCategory,
+		Region:                       ev.AWSRegion,
+		RecipientAccountID:           ev.RecipientAccountID,
+		Time:                         t,
+		ReadOnly:                     ev.ReadOnly,
+		ErrorCode:                    ev.ErrorCode,
+		SessionCredentialFromConsole: ev.SessionCredentialFromConsole,
+		VPCEndpointID:                ev.VPCEndpointID,
+		RecordResources:              ev.Resources,
 	}
 	if s.Category == "" || s.Category == CategoryActivityAuditLog {
 		return Summarize(mustMarshal(ev))
@@ -226,6 +247,7 @@ func SummarizeEvent(ev *Event) (Summary, error) {
 	if ui := ev.UserIdentity; ui != nil {
 		s.AccessKeyID = ui.AccessKeyID
 		s.Username = LookupUsername(ui)
+		s.UserARN = ui.ARN
 	}
 	s.Resources = lookupResources(&s, ev.Resources, ev.RequestParameters, ev.ResponseElements)
 	return s, nil
@@ -263,6 +285,7 @@ func decodeLeniently(rec []byte) record {
 	r.ReadOnly, r.UserIdentity, r.Resources = fields["readOnly"], fields["userIdentity"], fields["resources"]
 	r.RequestParameters, r.ResponseElements = fields["requestParameters"], fields["responseElements"]
 	r.EventData = fields["eventData"]
+	r.ErrorCode, r.SessionCredential, r.VPCEndpointID = str("errorCode"), str("sessionCredentialFromConsole"), str("vpcEndpointId")
 	return r
 }
 

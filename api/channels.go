@@ -319,8 +319,7 @@ func (s *Server) deleteChannel(tx *journal.Tx, req *request, in *ctapi.DeleteCha
 	return &ctapi.DeleteChannelResponse{}, nil
 }
 
-// Tags. Channels are the taggable resources so far; trails and event data
-// stores join them as they arrive.
+// Tags of channels and trails (event data stores join them with Lake).
 
 func tagResource[In interface {
 	ctapi.AddTagsRequest | ctapi.RemoveTagsRequest
@@ -349,7 +348,11 @@ func (s *Server) taggable(ctx context.Context, tx *journal.Tx, req *request, ref
 		}
 		return c.ARN(), nil
 	case strings.HasPrefix(a.Resource, "trail/"):
-		return "", opentrail.Errorf("TrailNotFoundException", "Unknown trail: %s for the user: %s", ref, req.principal.AccountID)
+		t, err := s.findTrail(ctx, tx, req, ref)
+		if err != nil {
+			return "", err
+		}
+		return t.ARN(), nil
 	case strings.HasPrefix(a.Resource, "eventdatastore/"):
 		return "", opentrail.Errorf("EventDataStoreNotFoundException", "The event data store %s was not found.", ref)
 	}

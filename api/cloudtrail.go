@@ -67,6 +67,18 @@ func init() {
 		"AddTags":       writeOp(tagResource[ctapi.AddTagsRequest], (*Server).addTags),
 		"RemoveTags":    writeOp(tagResource[ctapi.RemoveTagsRequest], (*Server).removeTags),
 		"ListTags":      readOp(anyResource[ctapi.ListTagsRequest], (*Server).listTags),
+
+		"CreateTrail":       writeOp(func(r *request, in *ctapi.CreateTrailRequest) string { return trailResource(r, in.Name) }, (*Server).createTrail),
+		"UpdateTrail":       writeOp(func(r *request, in *ctapi.UpdateTrailRequest) string { return trailResource(r, in.Name) }, (*Server).updateTrail),
+		"DeleteTrail":       writeOp(func(r *request, in *ctapi.DeleteTrailRequest) string { return trailResource(r, in.Name) }, (*Server).deleteTrail),
+		"StartLogging":      writeOp(func(r *request, in *ctapi.StartLoggingRequest) string { return trailResource(r, in.Name) }, (*Server).startLogging),
+		"StopLogging":       writeOp(func(r *request, in *ctapi.StopLoggingRequest) string { return trailResource(r, in.Name) }, (*Server).stopLogging),
+		"GetTrail":          readOp(func(r *request, in *ctapi.GetTrailRequest) string { return trailResource(r, in.Name) }, (*Server).getTrail),
+		"GetTrailStatus":    readOp(func(r *request, in *ctapi.GetTrailStatusRequest) string { return trailResource(r, in.Name) }, (*Server).getTrailStatus),
+		"DescribeTrails":    readOp(anyResource[ctapi.DescribeTrailsRequest], (*Server).describeTrails),
+		"ListTrails":        readOp(anyResource[ctapi.ListTrailsRequest], (*Server).listTrails),
+		"PutEventSelectors": writeOp(func(r *request, in *ctapi.PutEventSelectorsRequest) string { return trailResource(r, in.TrailName) }, (*Server).putEventSelectors),
+		"GetEventSelectors": readOp(func(r *request, in *ctapi.GetEventSelectorsRequest) string { return trailResource(r, in.TrailName) }, (*Server).getEventSelectors),
 	}
 }
 

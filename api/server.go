@@ -45,6 +45,22 @@ type Config struct {
 	LookupRate float64
 	// MaxBodyBytes bounds request bodies (default 8 MiB).
 	MaxBodyBytes int64
+	// Buckets is the trails' bucket backend; nil: no bucket can be used.
+	Buckets Buckets
+	// RequireBucketPolicy makes CreateTrail refuse a bucket without a
+	// policy that lets CloudTrail write, as AWS does. It suits the embedded
+	// store; with an outside S3-compatible service opentrail writes with
+	// its own credentials, and only a policy that exists is checked.
+	RequireBucketPolicy bool
+	// Topics is the notification service; nil: no topic can be used.
+	Topics Topics
+	// Services are the embedded AWS services, by SigV4 signing name ("s3",
+	// "sns").
+	Services map[string]Service
+	// Unauthenticated, if set, may serve a request that carries no
+	// signature (the console, SNS subscription confirmation links); it
+	// reports whether it did.
+	Unauthenticated func(w http.ResponseWriter, r *http.Request) bool
 	// IndexWait bounds how long a lookup waits for the history index to
 	// cover events committed before it arrived (default 5 s).
 	IndexWait time.Duration
@@ -118,6 +134,7 @@ type request struct {
 	sourceIP  string
 	userAgent string
 	tls       *opentrail.TLSDetails
+	committed bool // a service's Commit appended the call's record
 }
 
 // ServeHTTP implements http.Handler.
@@ -140,26 +157,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	auth, err := sigv4.Parse(r)
 	if err != nil {
+		if s.cfg.Unauthenticated != nil && s.cfg.Unauthenticated(w, r) {
+			return
+		}
+		if sv, name := s.guessService(r); sv != nil {
+			req.service = name
+			s.serviceError(w, req, sv, authError(err))
+			return
+		}
 		s.writeError(w, req, proto, authError(err))
 		return
 	}
 	req.auth = auth
 	req.service = auth.Service
 	req.region = auth.Region
-	switch auth.Service {
-	case "cloudtrail":
+	sv := s.cfg.Services[auth.Service]
+	switch {
+	case auth.Service == "cloudtrail":
 		proto = protoJSON
-	case "cloudtrail-data":
+	case auth.Service == "cloudtrail-data":
 		proto = protoREST
+	case sv != nil:
 	default:
 		s.writeError(w, req, proto, opentrail.Errorf("UnrecognizedClientException",
-			"opentrail does not serve the %q service at this endpoint (it serves cloudtrail and cloudtrail-data)", auth.Service))
+			"opentrail does not serve the %q service at this endpoint (it serves %s)", auth.Service, strings.Join(s.serviceNames(), ", ")))
 		return
 	}
 	if !s.regions[auth.Region] {
-		s.writeError(w, req, proto, opentrail.Errorf("InvalidSignatureException",
+		err := opentrail.Errorf("InvalidSignatureException",
 			"Credential should be scoped to a valid region, not '%s'. This opentrail serves: %s (see --regions).",
-			auth.Region, strings.Join(s.cfg.Regions, ", ")))
+			auth.Region, strings.Join(s.cfg.Regions, ", "))
+		if sv != nil {
+			s.serviceError(w, req, sv, err)
+		} else {
+			s.writeError(w, req, proto, err)
+		}
+		return
+	}
+	if sv != nil {
+		w.Header().Set("x-amz-request-id", req.id)
+		s.serveService(w, req, sv)
 		return
 	}
 
@@ -214,6 +251,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "cloudtrail-data":
 		s.serveCloudTrailData(w, req)
 	}
+}
+
+// serviceNames lists the services the listener serves.
+func (s *Server) serviceNames() []string {
+	names := []string{"cloudtrail", "cloudtrail-data"}
+	for n := range s.cfg.Services {
+		names = append(names, n)
+	}
+	slices.Sort(names[2:])
+	return names
+}
+
+// guessService picks the embedded service an unsigned request was meant
+// for, so that its error is one the client reads: SNS's query protocol
+// names an Action; S3 requests name neither an Action nor a target.
+func (s *Server) guessService(r *http.Request) (Service, string) {
+	if r.Header.Get("X-Amz-Target") != "" || strings.HasPrefix(r.URL.Path, "/PutAuditEvents") || r.URL.Path == DownloadPath {
+		return nil, ""
+	}
+	if r.URL.Query().Get("Action") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return s.cfg.Services["sns"], "sns"
+	}
+	return s.cfg.Services["s3"], "s3"
 }
 
 func (s *Server) accessKey(ctx context.Context, id string) (*opentrail.AccessKey, error) {

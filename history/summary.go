@@ -36,7 +36,7 @@ func decodeValue(v []byte) (opentrail.Summary, []byte, error) {
 	return s, body, err
 }
 
-const summaryVersion = 1
+const summaryVersion = 2
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
@@ -47,7 +47,7 @@ func encodeSummary(s *opentrail.Summary) []byte {
 	b := make([]byte, 0, 160)
 	b = append(b, summaryVersion)
 	for _, v := range []string{s.EventID, s.EventName, s.EventSource, s.EventType, s.Category, s.Region,
-		s.RecipientAccountID, s.AccessKeyID, s.Username} {
+		s.RecipientAccountID, s.AccessKeyID, s.Username, s.UserARN, s.ErrorCode, s.SessionCredentialFromConsole, s.VPCEndpointID} {
 		b = appendString(b, v)
 	}
 	b = binary.AppendVarint(b, s.Time.Unix())
@@ -63,6 +63,10 @@ func encodeSummary(s *opentrail.Summary) []byte {
 	for _, r := range s.Resources {
 		b = appendString(appendString(b, r.Type), r.Name)
 	}
+	b = binary.AppendUvarint(b, uint64(len(s.RecordResources)))
+	for _, r := range s.RecordResources {
+		b = appendString(appendString(appendString(appendString(b, r.AccountID), r.Type), r.ARN), r.ARNPrefix)
+	}
 	return b
 }
 
@@ -70,9 +74,10 @@ var errSummary = errors.New("history: corrupt summary")
 
 func decodeSummary(b []byte) (opentrail.Summary, error) {
 	var s opentrail.Summary
-	if len(b) == 0 || b[0] != summaryVersion {
+	if len(b) == 0 || b[0] < 1 || b[0] > summaryVersion {
 		return s, errSummary
 	}
+	version := b[0]
 	b = b[1:]
 	str := func() string {
 		n, k := binary.Uvarint(b)
@@ -84,8 +89,12 @@ func decodeSummary(b []byte) (opentrail.Summary, error) {
 		b = b[k+int(n):]
 		return v
 	}
-	for _, p := range []*string{&s.EventID, &s.EventName, &s.EventSource, &s.EventType, &s.Category, &s.Region,
-		&s.RecipientAccountID, &s.AccessKeyID, &s.Username} {
+	fields := []*string{&s.EventID, &s.EventName, &s.EventSource, &s.EventType, &s.Category, &s.Region,
+		&s.RecipientAccountID, &s.AccessKeyID, &s.Username, &s.UserARN, &s.ErrorCode, &s.SessionCredentialFromConsole, &s.VPCEndpointID}
+	if version == 1 {
+		fields = fields[:9] // version 1 had no selector fields
+	}
+	for _, p := range fields {
 		*p = str()
 	}
 	t, k := binary.Varint(b)
@@ -111,6 +120,22 @@ func decodeSummary(b []byte) (opentrail.Summary, error) {
 			return s, errSummary
 		}
 		s.Resources = append(s.Resources, opentrail.LookupResource{Type: typ, Name: name})
+	}
+	if version == 1 {
+		return s, nil
+	}
+	n, k = binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return s, errSummary
+	}
+	b = b[k:]
+	for i := uint64(0); i < n; i++ {
+		var r opentrail.Resource
+		r.AccountID, r.Type, r.ARN, r.ARNPrefix = str(), str(), str(), str()
+		if b == nil {
+			return s, errSummary
+		}
+		s.RecordResources = append(s.RecordResources, r)
 	}
 	return s, nil
 }

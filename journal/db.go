@@ -46,6 +46,8 @@ type Options struct {
 	Readers int
 	// MaxBatch bounds how many jobs one commit groups (default 256).
 	MaxBatch int
+	// Migrations are the schema changes of other packages (their tables).
+	Migrations []Migration
 }
 
 // DB is an open store. It is safe for concurrent use.
@@ -117,6 +119,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	if err := migrate(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	if err := migratePackages(ctx, wdb, opts.Migrations); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}

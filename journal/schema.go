@@ -72,6 +72,76 @@ CREATE TABLE tags (
 `,
 }
 
+// Migration is a schema change a package contributes (its own tables),
+// applied once, in order, after opentrail's core migrations. Name it
+// "<package>/<n>" and never edit one that has shipped.
+type Migration struct {
+	Name string
+	SQL  string
+}
+
+func init() {
+	migrations = append(migrations,
+		// 2: the record of applied package migrations.
+		`CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied INTEGER NOT NULL);`,
+		// 3: trails and their delivery status.
+		`
+CREATE TABLE trails (
+	arn         TEXT PRIMARY KEY,
+	account     TEXT NOT NULL,
+	home_region TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	config      TEXT NOT NULL,   -- JSON of opentrail.Trail
+	UNIQUE (account, home_region, name)
+);
+CREATE TABLE trail_status (
+	arn   TEXT PRIMARY KEY,
+	status TEXT NOT NULL        -- JSON of opentrail.TrailStatus
+);
+-- Every configuration a trail had, from the journal sequence number of the
+-- call that set it: delivery applies to each event the configuration in
+-- force when it was recorded. A deleted trail's last version is 'null'.
+CREATE TABLE trail_versions (
+	arn    TEXT NOT NULL,
+	seq    INTEGER NOT NULL,
+	config TEXT NOT NULL,
+	PRIMARY KEY (arn, seq)
+);
+`,
+	)
+}
+
+// migratePackages applies the package migrations not applied yet.
+func migratePackages(ctx context.Context, db *sql.DB, ms []Migration) error {
+	for _, m := range ms {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE name = ?", m.Name).Scan(&n); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
+		}
+		if n > 0 {
+			tx.Rollback()
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (name, applied) VALUES (?, strftime('%s', 'now'))", m.Name); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
 func migrate(ctx context.Context, db *sql.DB) error {
 	var version int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {

@@ -26,6 +26,12 @@ if ! command -v aws >/dev/null 2>&1; then
 	apt_install awscli
 fi
 aws --version
+export PATH="$(go env GOPATH)/bin:$PATH"
+if ! command -v versitygw >/dev/null 2>&1; then
+	echo "installing versitygw (a real S3-compatible server for the bucket tests)"
+	go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+fi
+command -v versitygw
 
 log "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
@@ -37,8 +43,8 @@ log "go vet"
 go vet ./...
 
 log "tests (with the race detector where there is concurrency)"
-go test -race -count=1 ./journal/ ./history/ ./api/... ./sigv4/ ./cmd/opentrail/
-go test -count=1 $(go list ./... | grep -v -e /journal$ -e /api -e /sigv4$ -e /cmd/opentrail$)
+go test -race -count=1 ./journal/ ./history/ ./api/... ./sigv4/ ./delivery/ ./sns/ ./blob/... ./cmd/opentrail/
+go test -count=1 $(go list ./... | grep -v -e /journal$ -e /history$ -e /api -e /sigv4$ -e /delivery$ -e /sns$ -e /blob -e /cmd/opentrail$)
 
 log "fuzzing (a short budget per target)"
 FUZZTIME=${FUZZTIME:-300x}

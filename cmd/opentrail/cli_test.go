@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,8 +77,8 @@ func TestAWSCLI(t *testing.T) {
 	if !strings.Contains(stderr, "InvalidMaxResultsException") {
 		t.Errorf("lookup-events --max-results 51: %s", stderr)
 	}
-	stderr = ts.awsCLI(t, "us-east-1", nil, true, "cloudtrail", "get-trail", "--name", "x")
-	if !strings.Contains(stderr, "UnsupportedOperationException") && !strings.Contains(stderr, "TrailNotFoundException") {
+	stderr = ts.awsCLI(t, "us-east-1", nil, true, "cloudtrail", "get-trail", "--name", "no-such-trail")
+	if !strings.Contains(stderr, "TrailNotFoundException") || !strings.Contains(stderr, "Unknown trail: arn:aws:cloudtrail:us-east-1:"+testAccount+":trail/no-such-trail") {
 		t.Errorf("get-trail: %s", stderr)
 	}
 	srv.stop(t)
@@ -177,4 +179,104 @@ func TestEventsCommands(t *testing.T) {
 	if diff := cmp.Diff(wantFrank, gotFrank); diff != "" {
 		t.Errorf("JSON download event IDs (-want +got):\n%s", diff)
 	}
+}
+
+// The trail workflow with the real AWS CLI against a spawned server: a
+// bucket and a topic, a trail with data-event selectors, logging; then
+// `aws s3 ls --recursive` finds the log files and `aws s3 cp` fetches them,
+// and they hold what was done.
+func TestAWSCLITrail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns the binary")
+	}
+	srv := spawn(t, t.TempDir(), "--delivery-interval", "1s")
+	ts := srv.server()
+	cli := func(out any, args ...string) string { return ts.awsCLI(t, "us-east-1", out, false, args...) }
+	cli(nil, "s3api", "create-bucket", "--bucket", "cli-logs")
+	cli(nil, "s3api", "put-bucket-policy", "--bucket", "cli-logs", "--policy", trailBucketPolicy("cli-logs", testAccount))
+	var topic struct{ TopicArn string }
+	cli(&topic, "sns", "create-topic", "--name", "cli-topic")
+	cli(nil, "sns", "set-topic-attributes", "--topic-arn", topic.TopicArn, "--attribute-name", "Policy", "--attribute-value", topicPolicy(topic.TopicArn))
+	var trail struct{ TrailARN, SnsTopicARN string }
+	cli(&trail, "cloudtrail", "create-trail", "--name", "cli-trail", "--s3-bucket-name", "cli-logs", "--sns-topic-name", "cli-topic")
+	if trail.SnsTopicARN != topic.TopicArn {
+		t.Fatalf("create-trail: %+v", trail)
+	}
+	cli(nil, "cloudtrail", "put-event-selectors", "--trail-name", "cli-trail", "--event-selectors",
+		`[{"ReadWriteType":"All","IncludeManagementEvents":true,"DataResources":[{"Type":"AWS::S3::Object","Values":["arn:aws:s3:::cli-data/"]}]}]`)
+	cli(nil, "cloudtrail", "start-logging", "--name", "cli-trail")
+	dir := t.TempDir()
+	local := filepath.Join(dir, "hello.txt")
+	os.WriteFile(local, []byte("hello, trail\n"), 0o600)
+	cli(nil, "s3api", "create-bucket", "--bucket", "cli-data")
+	cli(nil, "s3api", "create-bucket", "--bucket", "cli-other")
+	cli(nil, "s3", "cp", local, "s3://cli-data/hello.txt")
+	cli(nil, "s3", "cp", local, "s3://cli-other/hello.txt")
+	if got := cli(nil, "s3", "cp", "s3://cli-data/hello.txt", "-"); got != "hello, trail\n" {
+		t.Errorf("s3 cp down = %q", got)
+	}
+	var status struct{ IsLogging bool }
+	cli(&status, "cloudtrail", "get-trail-status", "--name", "cli-trail")
+	if !status.IsLogging {
+		t.Errorf("get-trail-status: not logging")
+	}
+
+	var keys []string
+	var recs []map[string]any
+	waitUntil(t, 30*time.Second, "log files with the object calls", func() bool {
+		keys, recs = nil, nil
+		for _, line := range strings.Split(strings.TrimSpace(cli(nil, "s3", "ls", "--recursive", "s3://cli-logs/")), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 4 {
+				keys = append(keys, f[3])
+			}
+		}
+		for _, k := range keys {
+			out := filepath.Join(dir, filepath.Base(k))
+			cli(nil, "s3", "cp", "s3://cli-logs/"+k, out)
+			raw, _ := os.ReadFile(out)
+			zr, err := gzip.NewReader(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+			js, _ := io.ReadAll(zr)
+			var f struct{ Records []map[string]any }
+			if err := json.Unmarshal(js, &f); err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+			recs = append(recs, f.Records...)
+		}
+		n := 0
+		for _, r := range recs {
+			if r["eventName"] == "GetObject" {
+				n++
+			}
+		}
+		return n > 0
+	})
+	for _, k := range keys {
+		if !logKey.MatchString(k) {
+			t.Errorf("%s is not a CloudTrail log file key", k)
+		}
+	}
+	seen := map[string]int{}
+	for _, r := range recs {
+		name := fmt.Sprint(r["eventName"])
+		if rp, ok := r["requestParameters"].(map[string]any); ok && r["eventCategory"] == "Data" {
+			name += " " + fmt.Sprint(rp["bucketName"])
+			if !strings.HasPrefix(fmt.Sprint(r["userAgent"]), "aws-cli/") {
+				t.Errorf("data event without the CLI's user agent: %v", r["userAgent"])
+			}
+		}
+		seen[name]++
+	}
+	for _, want := range []string{"StartLogging", "PutObject cli-data", "GetObject cli-data", "CreateBucket"} {
+		if seen[want] == 0 {
+			t.Errorf("no %q in the log files (found %v)", want, seen)
+		}
+	}
+	if seen["PutObject cli-other"] != 0 {
+		t.Errorf("data events of an unselected bucket were delivered")
+	}
+	srv.stop(t)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,8 +19,12 @@ import (
 
 	"github.com/opentrail/opentrail"
 	"github.com/opentrail/opentrail/api"
+	"github.com/opentrail/opentrail/api/s3api"
+	"github.com/opentrail/opentrail/blob"
+	"github.com/opentrail/opentrail/delivery"
 	"github.com/opentrail/opentrail/history"
 	"github.com/opentrail/opentrail/journal"
+	"github.com/opentrail/opentrail/sns"
 )
 
 // DefaultListen is where `opentrail serve` listens unless told otherwise.
@@ -53,6 +58,11 @@ type Main struct {
 	RetentionEvery   time.Duration
 	LookupRate       float64
 	TLSCert, TLSKey  string
+	DeliveryInterval time.Duration
+	BucketBackend    string
+	S3Endpoint       string
+	S3Region         string
+	PublicURL        string
 
 	stdout, stderr io.Writer
 	getenv         func(string) string
@@ -60,6 +70,8 @@ type Main struct {
 	log      *slog.Logger
 	db       *journal.DB
 	history  *history.Index
+	buckets  blob.Store // the embedded bucket store
+	sns      *sns.Service
 	server   *http.Server
 	listener net.Listener
 	lock     *os.File
@@ -90,6 +102,11 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.Duration(&m.HistoryRetention, "history-retention", "OPENTRAIL_HISTORY_RETENTION", history.DefaultRetention, "how long events stay in event history (AWS: 90 days)")
 	fs.Duration(&m.RetentionEvery, "retention-interval", "OPENTRAIL_RETENTION_INTERVAL", time.Hour, "how often expired events are removed")
 	fs.Float(&m.LookupRate, "lookup-rate-limit", "OPENTRAIL_LOOKUP_RATE_LIMIT", 0, "LookupEvents requests per second per account and region before ThrottlingException (AWS: 2; 0 = no limit)")
+	fs.Duration(&m.DeliveryInterval, "delivery-interval", "OPENTRAIL_DELIVERY_INTERVAL", delivery.DefaultInterval, "longest wait before a trail writes a log file (AWS: about 5m; at least 1s)")
+	fs.String(&m.BucketBackend, "bucket-backend", "OPENTRAIL_BUCKET_BACKEND", "embedded", "where trails deliver log files: embedded (DATA_DIR/buckets, served on the listener) or s3 (an S3-compatible service: --s3-endpoint, OPENTRAIL_S3_ACCESS_KEY_ID, OPENTRAIL_S3_SECRET_ACCESS_KEY)")
+	fs.String(&m.S3Endpoint, "s3-endpoint", "OPENTRAIL_S3_ENDPOINT", "", "URL of the S3-compatible service of --bucket-backend s3 (path-style requests)")
+	fs.String(&m.S3Region, "s3-region", "OPENTRAIL_S3_REGION", "us-east-1", "region to sign requests to --s3-endpoint with")
+	fs.String(&m.PublicURL, "public-url", "OPENTRAIL_PUBLIC_URL", "", "URL clients and SNS subscribers reach opentrail at (default: the listen address)")
 	fs.String(&m.TLSCert, "tls-cert", "OPENTRAIL_TLS_CERT", "", "PEM certificate file: serve HTTPS")
 	fs.String(&m.TLSKey, "tls-key", "OPENTRAIL_TLS_KEY", "", "PEM private key file for --tls-cert")
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +126,12 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if _, err := opentrail.ParseRegions(m.Regions); err != nil {
 		return fmt.Errorf("--regions: %s", opentrail.ErrorMessage(err))
+	}
+	if m.DeliveryInterval < time.Second {
+		return errors.New("--delivery-interval must be at least 1s")
+	}
+	if m.BucketBackend != "embedded" && m.BucketBackend != "s3" {
+		return fmt.Errorf("--bucket-backend %q: use embedded or s3", m.BucketBackend)
 	}
 	return nil
 }
@@ -155,7 +178,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	m.db, err = journal.Open(ctx, filepath.Join(m.DataDir, "opentrail.db"), journal.Options{Logger: log, Synchronous: m.Synchronous})
+	m.db, err = journal.Open(ctx, filepath.Join(m.DataDir, "opentrail.db"), journal.Options{Logger: log, Synchronous: m.Synchronous,
+		Migrations: slices.Concat(delivery.Migrations, sns.Migrations)})
 	if err != nil {
 		return err
 	}
@@ -167,17 +191,51 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.listener, err = net.Listen("tcp", m.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (use --listen to pick another address)", m.Listen, err)
+	}
+	if m.buckets, err = blob.NewDir(filepath.Join(m.DataDir, "buckets")); err != nil {
+		return err
+	}
+	trailStore := m.buckets
+	if m.BucketBackend == "s3" {
+		if trailStore, err = m.s3Backend(); err != nil {
+			return err
+		}
+	}
+	publicURL := m.PublicURL
+	if publicURL == "" {
+		publicURL = m.URL()
+	}
+	m.sns, err = sns.New(m.db, sns.Options{BaseURL: publicURL, KeyFile: filepath.Join(m.DataDir, "sns-signing-key.pem"), Logger: log})
+	if err != nil {
+		return err
+	}
+	s3h := &s3api.Handler{Store: m.buckets, Log: log}
 	handler := api.New(api.Config{
 		DB:         m.db,
 		History:    m.history,
 		Regions:    regions,
 		Logger:     log,
 		LookupRate: m.LookupRate,
+		Buckets:    trailStore,
+
+		RequireBucketPolicy: m.BucketBackend == "embedded",
+		Topics:              topics{m.sns},
+		Services: map[string]api.Service{
+			"s3": api.ServiceFuncs{ServeFunc: s3h.Serve, WriteErrorFunc: s3api.WriteError, Source: "s3.amazonaws.com", Streams: true},
+			"sns": api.ServiceFuncs{ServeFunc: m.sns.Serve, Source: "sns.amazonaws.com",
+				WriteErrorFunc: func(w http.ResponseWriter, r *http.Request, code, message, requestID string) {
+					sns.WriteError(w, requestID, &opentrail.Error{Code: code, Message: message})
+				}},
+		},
+		Unauthenticated: func(w http.ResponseWriter, r *http.Request) bool {
+			return m.sns.ServeUnauthenticated(w, r)
+		},
 	})
-	m.listener, err = net.Listen("tcp", m.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (use --listen to pick another address)", m.Listen, err)
-	}
+	deliveries := delivery.New(delivery.Options{DB: m.db, Store: objectStore{trailStore}, Notifier: notifier{m.sns},
+		Interval: m.DeliveryInterval, Logger: log})
 	m.server = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -186,7 +244,15 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(3)
+	m.wg.Add(5)
+	go func() {
+		defer m.wg.Done()
+		deliveries.Run(bg)
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.sns.Run(bg)
+	}()
 	go func() {
 		defer m.wg.Done()
 		var err error
