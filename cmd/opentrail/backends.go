@@ -11,8 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/opentrail/opentrail/blob"
 	"github.com/opentrail/opentrail/delivery"
+	"github.com/opentrail/opentrail/iam"
 	"github.com/opentrail/opentrail/sns"
 )
 
@@ -73,4 +76,94 @@ func (m *Main) s3Backend() (blob.Store, error) {
 		UsePathStyle: true,
 	})
 	return blob.NewS3(client, m.S3Region), nil
+}
+
+// externalSNS is an SNS-compatible service outside opentrail (AWS SNS, or
+// another opentrail) holding trails' topics.
+type externalSNS struct {
+	client *awssns.Client
+}
+
+// snsBackend connects to the SNS-compatible service of --sns-backend sns.
+func (m *Main) snsBackend() (*externalSNS, error) {
+	if m.SNSEndpoint == "" {
+		return nil, errors.New("--sns-backend sns needs --sns-endpoint (for example https://sns.us-east-1.amazonaws.com)")
+	}
+	if _, err := url.Parse(m.SNSEndpoint); err != nil {
+		return nil, fmt.Errorf("--sns-endpoint: %w", err)
+	}
+	keyID, secret := m.getenv("OPENTRAIL_SNS_ACCESS_KEY_ID"), m.getenv("OPENTRAIL_SNS_SECRET_ACCESS_KEY")
+	if keyID == "" || secret == "" {
+		return nil, errors.New("--sns-backend sns needs OPENTRAIL_SNS_ACCESS_KEY_ID and OPENTRAIL_SNS_SECRET_ACCESS_KEY")
+	}
+	return &externalSNS{client: awssns.New(awssns.Options{
+		Region:       m.SNSRegion,
+		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
+		BaseEndpoint: aws.String(strings.TrimRight(m.SNSEndpoint, "/")),
+	})}, nil
+}
+
+// TopicARN finds a topic by ARN or by name. A name is looked for among the
+// topics the configured credentials can list, in the trail's account and
+// region first.
+func (e *externalSNS) TopicARN(ctx context.Context, ref, account, region string) (string, error) {
+	if strings.HasPrefix(ref, "arn:") {
+		_, err := e.client.GetTopicAttributes(ctx, &awssns.GetTopicAttributesInput{TopicArn: aws.String(ref)})
+		var nf *snstypes.NotFoundException
+		if errors.As(err, &nf) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("SNS backend: %w", err)
+		}
+		return ref, nil
+	}
+	var found []string
+	p := awssns.NewListTopicsPaginator(e.client, &awssns.ListTopicsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("SNS backend: %w", err)
+		}
+		for _, t := range page.Topics {
+			arn := aws.ToString(t.TopicArn)
+			if strings.HasSuffix(arn, ":"+ref) {
+				found = append(found, arn)
+			}
+		}
+	}
+	for _, arn := range found {
+		if strings.HasPrefix(arn, "arn:aws:sns:"+region+":"+account+":") {
+			return arn, nil
+		}
+	}
+	if len(found) > 0 {
+		return found[0], nil
+	}
+	return "", nil
+}
+
+// CanPublish evaluates the topic's policy when the credentials may read it;
+// a policy opentrail cannot read is the service's to enforce at Publish.
+func (e *externalSNS) CanPublish(ctx context.Context, topicARN, service, sourceARN string) (bool, error) {
+	out, err := e.client.GetTopicAttributes(ctx, &awssns.GetTopicAttributesInput{TopicArn: aws.String(topicARN)})
+	if err != nil {
+		return true, nil
+	}
+	doc := out.Attributes["Policy"]
+	if doc == "" {
+		return true, nil
+	}
+	ok, err := iam.PolicyAllows(doc, iam.PolicyRequest{Service: service, Action: "sns:Publish", Resource: topicARN,
+		Context: map[string]string{"aws:SourceArn": sourceARN}})
+	if err != nil {
+		return true, nil
+	}
+	return ok, nil
+}
+
+// Publish sends a trail's notification.
+func (e *externalSNS) Publish(ctx context.Context, topicARN, message string) error {
+	_, err := e.client.Publish(ctx, &awssns.PublishInput{TopicArn: aws.String(topicARN), Message: aws.String(message)})
+	return err
 }

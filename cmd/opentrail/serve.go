@@ -62,6 +62,9 @@ type Main struct {
 	BucketBackend    string
 	S3Endpoint       string
 	S3Region         string
+	SNSBackend       string
+	SNSEndpoint      string
+	SNSRegion        string
 	PublicURL        string
 
 	stdout, stderr io.Writer
@@ -106,6 +109,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.String(&m.BucketBackend, "bucket-backend", "OPENTRAIL_BUCKET_BACKEND", "embedded", "where trails deliver log files: embedded (DATA_DIR/buckets, served on the listener) or s3 (an S3-compatible service: --s3-endpoint, OPENTRAIL_S3_ACCESS_KEY_ID, OPENTRAIL_S3_SECRET_ACCESS_KEY)")
 	fs.String(&m.S3Endpoint, "s3-endpoint", "OPENTRAIL_S3_ENDPOINT", "", "URL of the S3-compatible service of --bucket-backend s3 (path-style requests)")
 	fs.String(&m.S3Region, "s3-region", "OPENTRAIL_S3_REGION", "us-east-1", "region to sign requests to --s3-endpoint with")
+	fs.String(&m.SNSBackend, "sns-backend", "OPENTRAIL_SNS_BACKEND", "embedded", "where trails' notifications go: embedded (the SNS-compatible service on the listener) or sns (an SNS-compatible service: --sns-endpoint, OPENTRAIL_SNS_ACCESS_KEY_ID, OPENTRAIL_SNS_SECRET_ACCESS_KEY)")
+	fs.String(&m.SNSEndpoint, "sns-endpoint", "OPENTRAIL_SNS_ENDPOINT", "", "URL of the SNS-compatible service of --sns-backend sns (for AWS: https://sns.REGION.amazonaws.com)")
+	fs.String(&m.SNSRegion, "sns-region", "OPENTRAIL_SNS_REGION", "us-east-1", "region to sign requests to --sns-endpoint with")
 	fs.String(&m.PublicURL, "public-url", "OPENTRAIL_PUBLIC_URL", "", "URL clients and SNS subscribers reach opentrail at (default: the listen address)")
 	fs.String(&m.TLSCert, "tls-cert", "OPENTRAIL_TLS_CERT", "", "PEM certificate file: serve HTTPS")
 	fs.String(&m.TLSKey, "tls-key", "OPENTRAIL_TLS_KEY", "", "PEM private key file for --tls-cert")
@@ -129,6 +135,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.DeliveryInterval < time.Second {
 		return errors.New("--delivery-interval must be at least 1s")
+	}
+	if m.SNSBackend != "embedded" && m.SNSBackend != "sns" {
+		return fmt.Errorf("--sns-backend %q: use embedded or sns", m.SNSBackend)
 	}
 	if m.BucketBackend != "embedded" && m.BucketBackend != "s3" {
 		return fmt.Errorf("--bucket-backend %q: use embedded or s3", m.BucketBackend)
@@ -212,6 +221,15 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var trailTopics api.Topics = topics{m.sns}
+	var trailNotifier delivery.Notifier = notifier{m.sns}
+	if m.SNSBackend == "sns" {
+		ext, err := m.snsBackend()
+		if err != nil {
+			return err
+		}
+		trailTopics, trailNotifier = ext, ext
+	}
 	s3h := &s3api.Handler{Store: m.buckets, Log: log}
 	handler := api.New(api.Config{
 		DB:         m.db,
@@ -222,7 +240,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Buckets:    trailStore,
 
 		RequireBucketPolicy: m.BucketBackend == "embedded",
-		Topics:              topics{m.sns},
+		Topics:              trailTopics,
 		Services: map[string]api.Service{
 			"s3": api.ServiceFuncs{ServeFunc: s3h.Serve, WriteErrorFunc: s3api.WriteError, Source: "s3.amazonaws.com", Streams: true},
 			"sns": api.ServiceFuncs{ServeFunc: m.sns.Serve, Source: "sns.amazonaws.com",
@@ -234,7 +252,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return m.sns.ServeUnauthenticated(w, r)
 		},
 	})
-	deliveries := delivery.New(delivery.Options{DB: m.db, Store: objectStore{trailStore}, Notifier: notifier{m.sns},
+	deliveries := delivery.New(delivery.Options{DB: m.db, Store: objectStore{trailStore}, Notifier: trailNotifier,
 		Interval: m.DeliveryInterval, Logger: log})
 	m.server = &http.Server{
 		Handler:           handler,

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -518,4 +519,84 @@ func TestTrailErrors(t *testing.T) {
 		t.Errorf("ListTrails after delete: %v, %d trails", err, len(l.Trails))
 	}
 	_ = opentrail.MaxTrails
+}
+
+// TestTrailNotifiesExternalSNS configures another opentrail's SNS as the
+// SNS backend, as one would configure AWS SNS: CreateTrail checks the topic
+// there, and each delivered file is announced through it.
+func TestTrailNotifiesExternalSNS(t *testing.T) {
+	ctx := context.Background()
+	ext := mustRunMain(t)
+	extSNS := ext.sns("us-east-1")
+	topic, err := extSNS.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("outside")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := newSubscriber(t)
+	if _, err := extSNS.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("http"), Endpoint: aws.String(sub.URL)}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the subscription to be confirmed", func() bool { sub.mu.Lock(); defer sub.mu.Unlock(); return sub.confirmed })
+
+	ts := mustRunMain(t, func(m *Main) {
+		m.SNSBackend, m.SNSEndpoint, m.DeliveryInterval = "sns", ext.URL, time.Second
+		inner := m.getenv
+		m.getenv = func(k string) string {
+			switch k {
+			case "OPENTRAIL_SNS_ACCESS_KEY_ID":
+				return ext.KeyID
+			case "OPENTRAIL_SNS_SECRET_ACCESS_KEY":
+				return ext.Secret
+			}
+			return inner(k)
+		}
+	})
+	ct := ts.cloudtrail("us-east-1")
+	mustBucket(t, ts.s3("us-east-1"), "ext-sns-logs", true)
+	// The topic's default policy does not let CloudTrail publish.
+	_, err = ct.CreateTrail(ctx, &cloudtrail.CreateTrailInput{Name: aws.String("ext-trail"), S3BucketName: aws.String("ext-sns-logs"), SnsTopicName: aws.String("outside")})
+	var insufficient *types.InsufficientSnsTopicPolicyException
+	if !errors.As(err, &insufficient) {
+		t.Fatalf("CreateTrail with a topic CloudTrail may not publish to: %v, want InsufficientSnsTopicPolicyException", err)
+	}
+	_, err = ct.CreateTrail(ctx, &cloudtrail.CreateTrailInput{Name: aws.String("ext-trail"), S3BucketName: aws.String("ext-sns-logs"), SnsTopicName: aws.String("missing")})
+	if !errors.As(err, &insufficient) {
+		t.Fatalf("CreateTrail with a missing topic: %v, want InsufficientSnsTopicPolicyException", err)
+	}
+	if _, err := extSNS.SetTopicAttributes(ctx, &sns.SetTopicAttributesInput{TopicArn: topic.TopicArn,
+		AttributeName: aws.String("Policy"), AttributeValue: aws.String(topicPolicy(*topic.TopicArn))}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ct.CreateTrail(ctx, &cloudtrail.CreateTrailInput{Name: aws.String("ext-trail"), S3BucketName: aws.String("ext-sns-logs"), SnsTopicName: aws.String("outside")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.SnsTopicARN) != aws.ToString(topic.TopicArn) {
+		t.Errorf("SnsTopicARN = %s, want %s", aws.ToString(out.SnsTopicARN), aws.ToString(topic.TopicArn))
+	}
+	if _, err := ct.StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: aws.String("ext-trail")}); err != nil {
+		t.Fatal(err)
+	}
+	var files []logFile
+	waitUntil(t, 20*time.Second, "a log file and its notification", func() bool {
+		files = readLogFiles(t, ts.s3("us-east-1"), "ext-sns-logs", "", ts.Account)
+		return len(files) > 0 && len(sub.notified()) >= len(files)
+	})
+	var msg struct {
+		S3Bucket    string   `json:"s3Bucket"`
+		S3ObjectKey []string `json:"s3ObjectKey"`
+	}
+	if err := json.Unmarshal([]byte(sub.notified()[0]), &msg); err != nil {
+		t.Fatal(err)
+	}
+	if msg.S3Bucket != "ext-sns-logs" || len(msg.S3ObjectKey) != 1 || msg.S3ObjectKey[0] != files[0].key {
+		t.Errorf("notification %+v, want bucket ext-sns-logs and key %s", msg, files[0].key)
+	}
+	st, err := ct.GetTrailStatus(ctx, &cloudtrail.GetTrailStatusInput{Name: aws.String("ext-trail")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LatestNotificationError != nil || st.LatestNotificationTime == nil {
+		t.Errorf("GetTrailStatus: notification error %v, time %v", aws.ToString(st.LatestNotificationError), st.LatestNotificationTime)
+	}
 }
