@@ -77,6 +77,7 @@ func init() {
 		"GetTrailStatus":    readOp(func(r *request, in *ctapi.GetTrailStatusRequest) string { return trailResource(r, in.Name) }, (*Server).getTrailStatus),
 		"DescribeTrails":    readOp(anyResource[ctapi.DescribeTrailsRequest], (*Server).describeTrails),
 		"ListTrails":        readOp(anyResource[ctapi.ListTrailsRequest], (*Server).listTrails),
+		"ListPublicKeys":    readOp(anyResource[ctapi.ListPublicKeysRequest], (*Server).listPublicKeys),
 		"PutEventSelectors": writeOp(func(r *request, in *ctapi.PutEventSelectorsRequest) string { return trailResource(r, in.TrailName) }, (*Server).putEventSelectors),
 		"GetEventSelectors": readOp(func(r *request, in *ctapi.GetEventSelectorsRequest) string { return trailResource(r, in.TrailName) }, (*Server).getEventSelectors),
 	}

@@ -54,6 +54,11 @@ type Config struct {
 	RequireBucketPolicy bool
 	// Topics is the notification service; nil: no topic can be used.
 	Topics Topics
+	// PublicKeys serves ListPublicKeys; nil: the operation is refused.
+	PublicKeys PublicKeys
+	// KMSKeys checks trails' KmsKeyId; nil: the reference is kept as given
+	// (an outside bucket service uses it).
+	KMSKeys KMSKeys
 	// Services are the embedded AWS services, by SigV4 signing name ("s3",
 	// "sns").
 	Services map[string]Service

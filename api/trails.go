@@ -169,12 +169,9 @@ func (s *Server) checkTopic(ctx context.Context, t *opentrail.Trail, ref string,
 
 // unsupportedTrailFeatures refuses the trail settings opentrail does not
 // implement, naming them.
-func unsupportedTrailFeatures(cwGroup, cwRole, kmsKey *string, org *bool) error {
+func unsupportedTrailFeatures(cwGroup, cwRole *string, org *bool) error {
 	if deref(cwGroup) != "" || deref(cwRole) != "" {
 		return opentrail.Errorf(opentrail.CodeUnsupportedOp, "opentrail does not deliver trails to CloudWatch Logs yet (CloudWatchLogsLogGroupArn, CloudWatchLogsRoleArn).")
-	}
-	if deref(kmsKey) != "" {
-		return opentrail.Errorf(opentrail.CodeUnsupportedOp, "opentrail does not encrypt log files with KMS keys yet (KmsKeyId).")
 	}
 	if deref(org) {
 		return opentrail.Errorf("OrganizationsNotInUseException", "This account is not a member of an organization, so it cannot create organization trails.")
@@ -209,7 +206,7 @@ func (s *Server) createTrail(tx *journal.Tx, req *request, in *ctapi.CreateTrail
 	if err := opentrail.ValidateTrailName(name); err != nil {
 		return nil, err
 	}
-	if err := unsupportedTrailFeatures(in.CloudWatchLogsLogGroupArn, in.CloudWatchLogsRoleArn, in.KmsKeyId, in.IsOrganizationTrail); err != nil {
+	if err := unsupportedTrailFeatures(in.CloudWatchLogsLogGroupArn, in.CloudWatchLogsRoleArn, in.IsOrganizationTrail); err != nil {
 		return nil, err
 	}
 	account := req.principal.AccountID
@@ -226,6 +223,9 @@ func (s *Server) createTrail(tx *journal.Tx, req *request, in *ctapi.CreateTrail
 	}
 	if t.IsMultiRegion && !t.IncludeGlobalServiceEvents {
 		return nil, opentrail.Errorf("InvalidParameterCombinationException", "Multi-Region trail must include global service events.")
+	}
+	if err := s.trailKMSKey(ctx, t, deref(in.KmsKeyId)); err != nil {
+		return nil, err
 	}
 	trails, err := tx.Trails(account)
 	if err != nil {
@@ -315,7 +315,7 @@ func (s *Server) updateTrail(tx *journal.Tx, req *request, in *ctapi.UpdateTrail
 	if err := homeOnly(t, req); err != nil {
 		return nil, err
 	}
-	if err := unsupportedTrailFeatures(in.CloudWatchLogsLogGroupArn, in.CloudWatchLogsRoleArn, in.KmsKeyId, in.IsOrganizationTrail); err != nil {
+	if err := unsupportedTrailFeatures(in.CloudWatchLogsLogGroupArn, in.CloudWatchLogsRoleArn, in.IsOrganizationTrail); err != nil {
 		return nil, err
 	}
 	checkBucket := false
@@ -356,6 +356,11 @@ func (s *Server) updateTrail(tx *journal.Tx, req *request, in *ctapi.UpdateTrail
 	}
 	if in.EnableLogFileValidation != nil {
 		t.LogFileValidation = *in.EnableLogFileValidation
+	}
+	if in.KmsKeyId != nil {
+		if err := s.trailKMSKey(ctx, t, *in.KmsKeyId); err != nil {
+			return nil, err
+		}
 	}
 	if checkBucket {
 		if err := s.checkBucket(ctx, t); err != nil {

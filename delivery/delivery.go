@@ -46,6 +46,8 @@ type PutOptions struct {
 	KMSKeyID string
 	// EncryptionContext is the KMS encryption context (aws:cloudtrail:arn).
 	EncryptionContext map[string]string
+	// Metadata is user metadata (x-amz-meta-*): digests' signatures.
+	Metadata map[string]string
 }
 
 // Notifier tells a topic about delivered files.
@@ -82,6 +84,13 @@ type Options struct {
 	Now          func() time.Time
 	// OnDelivered, if set, is called after each file is written.
 	OnDelivered func(Delivered)
+	// Signers, if set, sign the digest files of trails with log file
+	// validation; nil: no digests.
+	Signers Signers
+	// DigestInterval is how long a digest covers (AWS: an hour).
+	DigestInterval time.Duration
+	// Regions are the regions a multi-region trail delivers digests for.
+	Regions []string
 }
 
 // DefaultInterval is AWS's typical delivery interval.
@@ -105,6 +114,9 @@ func New(opts Options) *Manager {
 	if opts.Interval <= 0 {
 		opts.Interval = DefaultInterval
 	}
+	if opts.DigestInterval <= 0 {
+		opts.DigestInterval = DefaultDigestInterval
+	}
 	if opts.MaxFileBytes <= 0 {
 		opts.MaxFileBytes = defaultMaxFileBytes
 	}
@@ -126,7 +138,7 @@ CREATE TABLE delivery_intents (
 	created INTEGER NOT NULL,  -- unix seconds: the delivery time in the files' keys
 	written INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (trail, lo)
-);`}}
+);`}, digestMigration}
 
 // Run starts a consumer for every trail and keeps doing so as trails are
 // created, until ctx ends.
@@ -268,6 +280,9 @@ func (c *consumer) run(ctx context.Context) (done bool, err error) {
 				return false, err
 			}
 			lo, first, sizes = after, time.Time{}, map[string]int{}
+		}
+		if err := c.digests(ctx, first.IsZero(), c.deletedBy(after) && first.IsZero()); err != nil {
+			return false, err
 		}
 		if c.deletedBy(after) && first.IsZero() {
 			// Everything the trail recorded is delivered.
@@ -500,6 +515,7 @@ func (c *consumer) complete(ctx context.Context, it intent) error {
 		}
 	}
 	var keys []string
+	var delivered []Delivered
 	if !it.written {
 		for _, f := range files {
 			key := opentrail.LogFileKey(t.S3KeyPrefix, t.Account, f.region, it.created, uniqueString(c.arn, it.lo, it.hi, f.region, f.chunk))
@@ -517,15 +533,22 @@ func (c *consumer) complete(ctx context.Context, it intent) error {
 				return fmt.Errorf("write %s to bucket %s: %w", key, t.S3BucketName, err)
 			}
 			keys = append(keys, key)
+			d := Delivered{Trail: c.arn, Bucket: t.S3BucketName, Key: key, Region: f.region,
+				Hash: f.hash.sum(), Oldest: f.oldest, Newest: f.newest, At: it.created}
+			delivered = append(delivered, d)
 			if c.m.opts.OnDelivered != nil {
-				c.m.opts.OnDelivered(Delivered{Trail: c.arn, Bucket: t.S3BucketName, Key: key, Region: f.region,
-					Hash: f.hash.sum(), Oldest: f.oldest, Newest: f.newest, At: it.created})
+				c.m.opts.OnDelivered(d)
 			}
 		}
 		done := c.m.opts.Now()
 		err := db.Update(ctx, func(tx *journal.Tx) error {
 			if _, err := tx.Exec("UPDATE delivery_intents SET written = 1 WHERE trail = ? AND lo = ?", c.arn, it.lo); err != nil {
 				return err
+			}
+			if t.LogFileValidation && c.m.opts.Signers != nil {
+				if err := recordDigestFiles(tx, c.arn, delivered); err != nil {
+					return err
+				}
 			}
 			if len(files) == 0 {
 				return nil

@@ -13,9 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssns "github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/opentrail/opentrail"
 	"github.com/opentrail/opentrail/blob"
 	"github.com/opentrail/opentrail/delivery"
 	"github.com/opentrail/opentrail/iam"
+	"github.com/opentrail/opentrail/kms"
 	"github.com/opentrail/opentrail/sns"
 )
 
@@ -23,11 +25,16 @@ import (
 type objectStore struct{ store blob.Store }
 
 func (o objectStore) PutObject(ctx context.Context, bucket, key string, body []byte, opts delivery.PutOptions) error {
-	po := blob.PutOptions{ContentType: opts.ContentType, ContentEncoding: opts.ContentEncoding}
+	po := blob.PutOptions{ContentType: opts.ContentType, ContentEncoding: opts.ContentEncoding, Metadata: opts.Metadata}
 	if opts.KMSKeyID != "" {
 		po.ServerSideEncryption, po.KMSKeyID = "aws:kms", opts.KMSKeyID
 	}
 	_, err := o.store.PutObject(ctx, bucket, key, bytes.NewReader(body), po)
+	var e *opentrail.Error
+	if errors.As(err, &e) && (errors.Is(err, kms.ErrDisabled) || errors.Is(err, kms.ErrNotFound) || errors.Is(err, kms.ErrPendingDeletion)) {
+		// As S3 reports a KMS key it cannot use (LatestDeliveryError).
+		return fmt.Errorf("%w", &opentrail.Error{Code: "KMS." + e.Code, Message: e.Message})
+	}
 	return err
 }
 
@@ -166,4 +173,28 @@ func (e *externalSNS) CanPublish(ctx context.Context, topicARN, service, sourceA
 func (e *externalSNS) Publish(ctx context.Context, topicARN, message string) error {
 	_, err := e.client.Publish(ctx, &awssns.PublishInput{TopicArn: aws.String(topicARN), Message: aws.String(message)})
 	return err
+}
+
+// kmsTrailKeys checks trails' KMS keys in the embedded KMS.
+type kmsTrailKeys struct{ kms *kms.Service }
+
+func (k kmsTrailKeys) TrailKey(ctx context.Context, ref, account, region, trailARN string) (string, error) {
+	key, err := k.kms.Key(ctx, ref, account, region)
+	switch {
+	case errors.Is(err, kms.ErrNotFound):
+		return "", opentrail.Errorf("KmsKeyNotFoundException", "KMS key not found: %s", ref)
+	case errors.Is(err, kms.ErrDisabled), errors.Is(err, kms.ErrPendingDeletion):
+		return "", opentrail.Errorf("KmsKeyDisabledException", "KMS key is disabled or pending deletion: %s", ref)
+	case err != nil:
+		return "", err
+	}
+	ok, err := k.kms.AllowsService(ctx, key.ARN, "cloudtrail.amazonaws.com", "kms:GenerateDataKey", trailARN)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", opentrail.Errorf("InsufficientEncryptionPolicyException",
+			"Insufficient permissions to access S3 bucket or KMS key %s: its key policy must let cloudtrail.amazonaws.com use kms:GenerateDataKey* for this trail.", key.ARN)
+	}
+	return key.ARN, nil
 }

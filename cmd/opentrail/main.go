@@ -22,6 +22,7 @@ Usage:
   opentrail ingest [flags] FILE|DIR... load CloudTrail log files into an account's event history
   opentrail events lookup [flags]      search the event history (pages for you)
   opentrail events download [flags]    download the event history as CSV or JSON
+  opentrail validate-logs [flags]      validate a trail's log files with its digest files
   opentrail version                    print the version
   opentrail help [COMMAND]             show help
 
@@ -72,6 +73,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runIngest(ctx, args[1:], stdout, stderr)
 	case "events":
 		return runEvents(ctx, args[1:], stdout, stderr)
+	case "validate-logs":
+		if code := validateLogsMain(ctx, args[1:], stdout, stderr, os.Getenv); code != 0 {
+			return exitError{code: code}
+		}
+		return nil
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "opentrail", version())
 		return nil

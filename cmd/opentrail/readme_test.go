@@ -81,7 +81,7 @@ func TestREADMEQuickStart(t *testing.T) {
 	cmd := exec.Command("bash", "-c", text)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"),
-		"OPENTRAIL_LISTEN=127.0.0.1:"+port, "OPENTRAIL_ENDPOINT_URL=http://127.0.0.1:"+port, "OPENTRAIL_DELIVERY_INTERVAL=1s", "OPENTRAIL_SYNCHRONOUS=NORMAL",
+		"OPENTRAIL_LISTEN=127.0.0.1:"+port, "OPENTRAIL_ENDPOINT_URL=http://127.0.0.1:"+port, "OPENTRAIL_DELIVERY_INTERVAL=1s", "OPENTRAIL_DIGEST_INTERVAL=1s", "OPENTRAIL_SYNCHRONOUS=NORMAL",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_PAGER=", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_ENDPOINT_URL=", "AWS_ENDPOINT_URL_S3=")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -101,7 +101,7 @@ func TestREADMEQuickStart(t *testing.T) {
 	}
 	transcript := out.String()
 	// What a reader is told to expect.
-	for _, want := range []string{"CreateChannel", "alice", "Login", "AWSLogs/", "IsLogging"} {
+	for _, want := range []string{"CreateChannel", "alice", "Login", "AWSLogs/", "IsLogging", "digest files valid", ":key/"} {
 		if !strings.Contains(transcript, want) {
 			t.Errorf("the quick start's output lacks %q:\n%s", want, transcript)
 		}

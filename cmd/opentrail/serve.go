@@ -21,9 +21,12 @@ import (
 	"github.com/opentrail/opentrail/api"
 	"github.com/opentrail/opentrail/api/s3api"
 	"github.com/opentrail/opentrail/blob"
+	"github.com/opentrail/opentrail/blob/sse"
 	"github.com/opentrail/opentrail/delivery"
 	"github.com/opentrail/opentrail/history"
+	"github.com/opentrail/opentrail/integrity"
 	"github.com/opentrail/opentrail/journal"
+	"github.com/opentrail/opentrail/kms"
 	"github.com/opentrail/opentrail/sns"
 )
 
@@ -63,6 +66,7 @@ type Main struct {
 	S3Endpoint       string
 	S3Region         string
 	SNSBackend       string
+	DigestInterval   time.Duration
 	SNSEndpoint      string
 	SNSRegion        string
 	PublicURL        string
@@ -70,16 +74,19 @@ type Main struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
-	log      *slog.Logger
-	db       *journal.DB
-	history  *history.Index
-	buckets  blob.Store // the embedded bucket store
-	sns      *sns.Service
-	server   *http.Server
-	listener net.Listener
-	lock     *os.File
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	log         *slog.Logger
+	db          *journal.DB
+	history     *history.Index
+	buckets     blob.Store // the embedded bucket store
+	sns         *sns.Service
+	kms         *kms.Service
+	signingKeys *integrity.Keys
+	keysNow     func() time.Time // the signing keys' clock (tests: key rotation); nil: time.Now
+	server      *http.Server
+	listener    net.Listener
+	lock        *os.File
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 
 	// Account and RootKey are the identity set up by Run.
 	Account      string
@@ -109,6 +116,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.String(&m.BucketBackend, "bucket-backend", "OPENTRAIL_BUCKET_BACKEND", "embedded", "where trails deliver log files: embedded (DATA_DIR/buckets, served on the listener) or s3 (an S3-compatible service: --s3-endpoint, OPENTRAIL_S3_ACCESS_KEY_ID, OPENTRAIL_S3_SECRET_ACCESS_KEY)")
 	fs.String(&m.S3Endpoint, "s3-endpoint", "OPENTRAIL_S3_ENDPOINT", "", "URL of the S3-compatible service of --bucket-backend s3 (path-style requests)")
 	fs.String(&m.S3Region, "s3-region", "OPENTRAIL_S3_REGION", "us-east-1", "region to sign requests to --s3-endpoint with")
+	fs.Duration(&m.DigestInterval, "digest-interval", "OPENTRAIL_DIGEST_INTERVAL", delivery.DefaultDigestInterval, "how long each digest file of trails with log file validation covers (AWS: 1h; at least 1s)")
 	fs.String(&m.SNSBackend, "sns-backend", "OPENTRAIL_SNS_BACKEND", "embedded", "where trails' notifications go: embedded (the SNS-compatible service on the listener) or sns (an SNS-compatible service: --sns-endpoint, OPENTRAIL_SNS_ACCESS_KEY_ID, OPENTRAIL_SNS_SECRET_ACCESS_KEY)")
 	fs.String(&m.SNSEndpoint, "sns-endpoint", "OPENTRAIL_SNS_ENDPOINT", "", "URL of the SNS-compatible service of --sns-backend sns (for AWS: https://sns.REGION.amazonaws.com)")
 	fs.String(&m.SNSRegion, "sns-region", "OPENTRAIL_SNS_REGION", "us-east-1", "region to sign requests to --sns-endpoint with")
@@ -135,6 +143,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.DeliveryInterval < time.Second {
 		return errors.New("--delivery-interval must be at least 1s")
+	}
+	if m.DigestInterval < time.Second {
+		return errors.New("--digest-interval must be at least 1s")
 	}
 	if m.SNSBackend != "embedded" && m.SNSBackend != "sns" {
 		return fmt.Errorf("--sns-backend %q: use embedded or sns", m.SNSBackend)
@@ -188,7 +199,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	start := time.Now()
 	m.db, err = journal.Open(ctx, filepath.Join(m.DataDir, "opentrail.db"), journal.Options{Logger: log, Synchronous: m.Synchronous,
-		Migrations: slices.Concat(delivery.Migrations, sns.Migrations)})
+		Migrations: slices.Concat(delivery.Migrations, sns.Migrations, integrity.Migrations, kms.Migrations)})
 	if err != nil {
 		return err
 	}
@@ -204,9 +215,27 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (use --listen to pick another address)", m.Listen, err)
 	}
-	if m.buckets, err = blob.NewDir(filepath.Join(m.DataDir, "buckets")); err != nil {
+	// One key-encryption key protects the digest signing keys and the KMS
+	// keys at rest (see integrity.LoadKEK).
+	kek, generated, err := integrity.LoadKEK(m.DataDir, m.getenv)
+	if err != nil {
 		return err
 	}
+	if generated {
+		log.Warn("created a key-encryption key beside the data; set "+integrity.KEKEnv+" to keep it elsewhere",
+			slog.String("file", filepath.Join(m.DataDir, "keys", "kek")))
+	}
+	if m.signingKeys, err = integrity.NewKeys(m.db, kek, m.keysNow); err != nil {
+		return err
+	}
+	if m.kms, err = kms.New(kms.Options{DB: m.db, KEK: kek, Log: log}); err != nil {
+		return err
+	}
+	dir, err := blob.NewDir(filepath.Join(m.DataDir, "buckets"))
+	if err != nil {
+		return err
+	}
+	m.buckets = sse.New(dir, m.kms) // SSE-KMS objects are stored encrypted
 	trailStore := m.buckets
 	if m.BucketBackend == "s3" {
 		if trailStore, err = m.s3Backend(); err != nil {
@@ -230,7 +259,11 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		trailTopics, trailNotifier = ext, ext
 	}
-	s3h := &s3api.Handler{Store: m.buckets, Log: log}
+	s3h := &s3api.Handler{Store: m.buckets, Log: log, Keys: m.kms}
+	var trailKeys api.KMSKeys
+	if m.BucketBackend == "embedded" {
+		trailKeys = kmsTrailKeys{m.kms}
+	}
 	handler := api.New(api.Config{
 		DB:         m.db,
 		History:    m.history,
@@ -241,19 +274,22 @@ func (m *Main) Run(ctx context.Context) error {
 
 		RequireBucketPolicy: m.BucketBackend == "embedded",
 		Topics:              trailTopics,
+		PublicKeys:          m.signingKeys,
+		KMSKeys:             trailKeys,
 		Services: map[string]api.Service{
 			"s3": api.ServiceFuncs{ServeFunc: s3h.Serve, WriteErrorFunc: s3api.WriteError, Source: "s3.amazonaws.com", Streams: true},
 			"sns": api.ServiceFuncs{ServeFunc: m.sns.Serve, Source: "sns.amazonaws.com",
 				WriteErrorFunc: func(w http.ResponseWriter, r *http.Request, code, message, requestID string) {
 					sns.WriteError(w, requestID, &opentrail.Error{Code: code, Message: message})
 				}},
+			"kms": m.kms,
 		},
 		Unauthenticated: func(w http.ResponseWriter, r *http.Request) bool {
 			return m.sns.ServeUnauthenticated(w, r)
 		},
 	})
 	deliveries := delivery.New(delivery.Options{DB: m.db, Store: objectStore{trailStore}, Notifier: trailNotifier,
-		Interval: m.DeliveryInterval, Logger: log})
+		Interval: m.DeliveryInterval, Logger: log, Signers: m.signingKeys, DigestInterval: m.DigestInterval, Regions: regions})
 	m.server = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -262,7 +298,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(5)
+	m.wg.Add(6)
+	go func() {
+		defer m.wg.Done()
+		m.kms.Run(bg, time.Minute)
+	}()
 	go func() {
 		defer m.wg.Done()
 		deliveries.Run(bg)
