@@ -72,6 +72,9 @@ func (s *Server) event(req *request, o outcome) *opentrail.Event {
 		ev.ErrorCode = opentrail.ErrorCode(o.err)
 		ev.ErrorMessage = truncate(opentrail.ErrorMessage(o.err), 1024)
 	}
+	if fromConsole(req.r.Context()) {
+		ev.SessionCredentialFromConsole = "true" // see console.go
+	}
 	return ev
 }
 

@@ -32,6 +32,11 @@ if ! command -v versitygw >/dev/null 2>&1; then
 	go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
 command -v versitygw
+if ! command -v chromium >/dev/null 2>&1; then
+	echo "installing Debian's chromium (the console's browser tests)"
+	apt_install chromium
+fi
+command -v chromium
 
 log "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))

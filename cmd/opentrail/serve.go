@@ -22,6 +22,7 @@ import (
 	"github.com/opentrail/opentrail/api/s3api"
 	"github.com/opentrail/opentrail/blob"
 	"github.com/opentrail/opentrail/blob/sse"
+	"github.com/opentrail/opentrail/console"
 	"github.com/opentrail/opentrail/delivery"
 	"github.com/opentrail/opentrail/history"
 	"github.com/opentrail/opentrail/integrity"
@@ -264,6 +265,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.BucketBackend == "embedded" {
 		trailKeys = kmsTrailKeys{m.kms}
 	}
+	var webConsole *console.Console // set below: it calls the API handler
 	handler := api.New(api.Config{
 		DB:         m.db,
 		History:    m.history,
@@ -285,9 +287,11 @@ func (m *Main) Run(ctx context.Context) error {
 			"kms": m.kms,
 		},
 		Unauthenticated: func(w http.ResponseWriter, r *http.Request) bool {
-			return m.sns.ServeUnauthenticated(w, r)
+			return m.sns.ServeUnauthenticated(w, r) || webConsole.ServeUnauthenticated(w, r)
 		},
 	})
+	// The web console at /console/, acting through the API (package console).
+	webConsole = console.New(console.Config{API: handler, Account: m.Account, Regions: regions, Logger: log})
 	deliveries := delivery.New(delivery.Options{DB: m.db, Store: objectStore{trailStore}, Notifier: trailNotifier,
 		Interval: m.DeliveryInterval, Logger: log, Signers: m.signingKeys, DigestInterval: m.DigestInterval, Regions: regions})
 	m.server = &http.Server{
