@@ -1,0 +1,363 @@
+// Package lake is opentrail's CloudTrail Lake engine: event data stores as
+// DuckDB tables, ingestion with an exactly-once journal checkpoint, and
+// CloudTrail Lake SQL (Trino flavoured) checked, translated and run in a
+// sandbox. The database lives in one file, lake.duckdb, in the directory
+// given to Open; query results are kept in the same file until DropResults.
+package lake
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// ErrStoreNotFound is returned for operations on a store that was never
+// created or was dropped. Callers map it to EventDataStoreNotFoundException.
+var ErrStoreNotFound = errors.New("lake: event data store not found")
+
+// Options configure an Engine. The zero value is usable.
+type Options struct {
+	// MaxConcurrentQueries bounds the DuckDB connections that run queries
+	// (default 10, AWS's per-account limit).
+	MaxConcurrentQueries int
+	// Threads is DuckDB's worker thread count (default: DuckDB's choice).
+	Threads int
+	// MemoryLimit is DuckDB's memory_limit, e.g. "2GB" (default: DuckDB's).
+	MemoryLimit string
+}
+
+// Engine is an open lake. Its methods are safe for concurrent use.
+type Engine struct {
+	dir     string
+	conn    *duckdb.Connector
+	db      *sql.DB // ingestion, DDL, results
+	queries *sql.DB // sandboxed user queries only
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // per-store append lock
+}
+
+// Open opens (creating if needed) the lake in dir. The database is locked
+// to this process until Close.
+func Open(dir string, opts Options) (*Engine, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create lake dir: %w", err)
+	}
+	dsn := filepath.Join(dir, "lake.duckdb") + "?autoinstall_known_extensions=false&autoload_known_extensions=false"
+	if opts.Threads > 0 {
+		dsn += fmt.Sprintf("&threads=%d", opts.Threads)
+	}
+	if opts.MemoryLimit != "" {
+		dsn += "&memory_limit=" + opts.MemoryLimit
+	}
+	conn, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open lake database: %w", err)
+	}
+	e := &Engine{dir: dir, conn: conn, locks: map[string]*sync.Mutex{}}
+	e.db = sql.OpenDB(conn)
+	e.db.SetMaxOpenConns(4)
+	e.queries = sql.OpenDB(conn)
+	n := opts.MaxConcurrentQueries
+	if n <= 0 {
+		n = 10
+	}
+	e.queries.SetMaxOpenConns(n)
+	e.queries.SetMaxIdleConns(n)
+	if err := e.setup(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) setup() error {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS lake_stores (id VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, events BIGINT NOT NULL, bytes BIGINT NOT NULL)`,
+		`CREATE SCHEMA IF NOT EXISTS results`,
+		`CREATE TABLE IF NOT EXISTS lake_results (id VARCHAR PRIMARY KEY, columns VARCHAR NOT NULL, rows BIGINT NOT NULL)`,
+	}
+	stmts = append(stmts, macros...)
+	// The sandbox: no files, no extensions, and nobody may change that.
+	stmts = append(stmts,
+		// Fewer, larger checkpoints: ingestion commits often.
+		`SET checkpoint_threshold = '256MB'`,
+		`SET enable_external_access = false`,
+		`SET lock_configuration = true`,
+	)
+	for _, s := range stmts {
+		if _, err := e.db.Exec(s); err != nil {
+			return fmt.Errorf("set up lake: %s: %w", firstLine(s), err)
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' || i > 60 {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// Close closes the database. Queries still running are interrupted.
+func (e *Engine) Close() error {
+	var errs []error
+	if e.queries != nil {
+		errs = append(errs, e.queries.Close())
+	}
+	if e.db != nil {
+		errs = append(errs, e.db.Close())
+	}
+	errs = append(errs, e.conn.Close())
+	return errors.Join(errs...)
+}
+
+func (e *Engine) lock(id string) *sync.Mutex {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, ok := e.locks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		e.locks[id] = l
+	}
+	return l
+}
+
+// CreateStore creates the table of store id (an event data store UUID). It
+// is idempotent: an existing store keeps its events and checkpoint.
+func (e *Engine) CreateStore(ctx context.Context, id string) error {
+	if !validStoreID(id) {
+		return fmt.Errorf("lake: invalid event data store id %q", id)
+	}
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create store %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+storeTable(id)+` (`+columnsDDL+`)`); err != nil {
+		return fmt.Errorf("create store %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO lake_stores VALUES (?, 0, 0, 0) ON CONFLICT DO NOTHING`, id); err != nil {
+		return fmt.Errorf("create store %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create store %s: %w", id, err)
+	}
+	return nil
+}
+
+// DropStore deletes store id and all its events. Dropping a missing store
+// is not an error. Retention and termination protection are the caller's
+// to enforce before calling.
+func (e *Engine) DropStore(ctx context.Context, id string) error {
+	if !validStoreID(id) {
+		return fmt.Errorf("lake: invalid event data store id %q", id)
+	}
+	l := e.lock(id)
+	l.Lock()
+	defer l.Unlock()
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("drop store %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+storeTable(id)); err != nil {
+		return fmt.Errorf("drop store %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM lake_stores WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("drop store %s: %w", id, err)
+	}
+	return tx.Commit()
+}
+
+// Stores returns the IDs of all stores.
+func (e *Engine) Stores(ctx context.Context) ([]string, error) {
+	rows, err := e.db.QueryContext(ctx, `SELECT id FROM lake_stores ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list stores: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// Append adds events (CloudTrail record JSON bodies, one per element) to
+// store id and records upTo, the journal sequence the batch ends at, in the
+// same transaction. A batch whose upTo is not above the store's checkpoint
+// was already applied and is skipped, so a consumer that resumes from
+// Checkpoint after a crash neither loses nor duplicates events. Elements
+// that are not JSON objects are skipped (they cannot be records). Events are
+// queryable as soon as Append returns.
+func (e *Engine) Append(ctx context.Context, id string, upTo int64, events [][]byte) error {
+	if !validStoreID(id) {
+		return ErrStoreNotFound
+	}
+	l := e.lock(id)
+	l.Lock()
+	defer l.Unlock()
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", id, err)
+	}
+	defer conn.Close()
+	var seq int64
+	if err := conn.QueryRowContext(ctx, `SELECT seq FROM lake_stores WHERE id = ?`, id).Scan(&seq); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrStoreNotFound
+		}
+		return fmt.Errorf("append to %s: %w", id, err)
+	}
+	if upTo <= seq {
+		return nil
+	}
+	// Stage the raw records through DuckDB's appender (a connection-local
+	// temporary table: it never reaches the database file), then convert
+	// and insert them together with the checkpoint in one transaction.
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS staging (raw VARCHAR)`); err != nil {
+		return fmt.Errorf("append to %s: %w", id, err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DELETE FROM staging`)
+	var size int64
+	err = conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "staging")
+		if err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if !isObject(ev) {
+				continue
+			}
+			size += int64(len(ev))
+			if err := a.AppendRow(string(ev)); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		return a.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("append to %s: stage: %w", id, err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	q := `INSERT INTO ` + storeTable(id) + ` SELECT ` + selectFromJSON +
+		` FROM (SELECT raw, json_transform(raw, '` + recordShape + `') AS p FROM staging)`
+	res, err := tx.ExecContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", id, err)
+	}
+	added, _ := res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `UPDATE lake_stores SET seq = ?, events = events + ?, bytes = bytes + ? WHERE id = ? AND seq = ?`, upTo, added, size, id, seq); err != nil {
+		return fmt.Errorf("append to %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("append to %s: %w", id, err)
+	}
+	return nil
+}
+
+// isObject reports whether b is one valid JSON object: records are, and a
+// body that is not cannot be queried, so Append skips it rather than fail
+// the whole batch (and block the journal consumer) on it.
+func isObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return json.Valid(b)
+		}
+		return false
+	}
+	return false
+}
+
+// Checkpoint returns the journal sequence of the last batch appended to
+// store id (0 for a new store).
+func (e *Engine) Checkpoint(ctx context.Context, id string) (int64, error) {
+	var seq int64
+	err := e.db.QueryRowContext(ctx, `SELECT seq FROM lake_stores WHERE id = ?`, id).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrStoreNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint of %s: %w", id, err)
+	}
+	return seq, nil
+}
+
+// StoreStats are a store's size figures.
+type StoreStats struct {
+	Events int64 // events held
+	Bytes  int64 // total size of their JSON records
+}
+
+// Stats returns the size of store id.
+func (e *Engine) Stats(ctx context.Context, id string) (StoreStats, error) {
+	var st StoreStats
+	err := e.db.QueryRowContext(ctx, `SELECT events, bytes FROM lake_stores WHERE id = ?`, id).Scan(&st.Events, &st.Bytes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, ErrStoreNotFound
+	}
+	if err != nil {
+		return st, fmt.Errorf("stats of %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// Expire deletes the events of store id whose eventTime is before before,
+// and returns how many it deleted. It is the only way events leave a store
+// short of DropStore; the caller passes now minus the retention period.
+// Events without a parseable eventTime are kept.
+func (e *Engine) Expire(ctx context.Context, id string, before time.Time) (int64, error) {
+	if !validStoreID(id) {
+		return 0, ErrStoreNotFound
+	}
+	l := e.lock(id)
+	l.Lock()
+	defer l.Unlock()
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("expire %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var size sql.NullInt64
+	cut := before.UTC().Format("2006-01-02 15:04:05.999999")
+	if err := tx.QueryRowContext(ctx, `SELECT sum(strlen(eventjson)) FROM `+storeTable(id)+` WHERE eventtime < CAST(? AS TIMESTAMP)`, cut).Scan(&size); err != nil {
+		return 0, fmt.Errorf("expire %s: %w", id, err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM `+storeTable(id)+` WHERE eventtime < CAST(? AS TIMESTAMP)`, cut)
+	if err != nil {
+		return 0, fmt.Errorf("expire %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `UPDATE lake_stores SET events = events - ?, bytes = bytes - ? WHERE id = ?`, n, size.Int64, id); err != nil {
+		return 0, fmt.Errorf("expire %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("expire %s: %w", id, err)
+	}
+	return n, nil
+}
