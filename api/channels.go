@@ -91,7 +91,7 @@ func (s *Server) cachedChannel(ctx context.Context, id string) (*opentrail.Chann
 }
 
 // checkDestinations validates channel destinations.
-func (s *Server) checkDestinations(dests []ctapi.Destination) ([]opentrail.Destination, error) {
+func (s *Server) checkDestinations(tx *journal.Tx, req *request, dests []ctapi.Destination) ([]opentrail.Destination, error) {
 	if len(dests) == 0 {
 		return nil, opentrail.Errorf(opentrail.CodeInvalidParameter, "A channel needs at least one destination.")
 	}
@@ -107,7 +107,11 @@ func (s *Server) checkDestinations(dests []ctapi.Destination) ([]opentrail.Desti
 					od.Location, opentrail.HistoryLocation)
 			}
 		case opentrail.DestinationEventDataStore:
-			return nil, opentrail.Errorf("EventDataStoreNotFoundException", "The event data store %s was not found.", od.Location)
+			arn, err := s.storeDestination(tx, req, od.Location)
+			if err != nil {
+				return nil, err
+			}
+			od.Location = arn
 		default:
 			return nil, opentrail.Errorf(opentrail.CodeInvalidParameter, "Destination type %q is not EVENT_DATA_STORE or AWS_SERVICE.", od.Type)
 		}
@@ -160,7 +164,7 @@ func (s *Server) createChannel(tx *journal.Tx, req *request, in *ctapi.CreateCha
 	if source == "" || len(source) > 256 {
 		return nil, opentrail.Errorf("InvalidSourceException", "Source must be Custom or the name of a partner source.")
 	}
-	dests, err := s.checkDestinations(in.Destinations)
+	dests, err := s.checkDestinations(tx, req, in.Destinations)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +295,7 @@ func (s *Server) updateChannel(tx *journal.Tx, req *request, in *ctapi.UpdateCha
 		c.Name = name
 	}
 	if in.Destinations != nil {
-		if c.Destinations, err = s.checkDestinations(in.Destinations); err != nil {
+		if c.Destinations, err = s.checkDestinations(tx, req, in.Destinations); err != nil {
 			return nil, err
 		}
 	}
@@ -354,7 +358,7 @@ func (s *Server) taggable(ctx context.Context, tx *journal.Tx, req *request, ref
 		}
 		return t.ARN(), nil
 	case strings.HasPrefix(a.Resource, "eventdatastore/"):
-		return "", opentrail.Errorf("EventDataStoreNotFoundException", "The event data store %s was not found.", ref)
+		return s.storeTaggable(ctx, tx, req, ref)
 	}
 	return "", opentrail.Errorf("ResourceTypeNotSupportedException", "Resource %s is not a trail, event data store or channel.", ref)
 }

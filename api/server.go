@@ -27,6 +27,7 @@ import (
 	"github.com/opentrail/opentrail/history"
 	"github.com/opentrail/opentrail/iam"
 	"github.com/opentrail/opentrail/journal"
+	"github.com/opentrail/opentrail/lake"
 	"github.com/opentrail/opentrail/sigv4"
 )
 
@@ -69,6 +70,15 @@ type Config struct {
 	// IndexWait bounds how long a lookup waits for the history index to
 	// cover events committed before it arrived (default 5 s).
 	IndexWait time.Duration
+
+	// Lake runs CloudTrail Lake (event data stores, queries); nil: those
+	// operations are refused. See lake.go and lake_queries.go.
+	Lake *lake.Engine
+	// QueryTimeout is a Lake query's run-time limit (default 1h).
+	QueryTimeout time.Duration
+	// QueryResults receives saved query results; ResultSigner signs them.
+	QueryResults QueryResults
+	ResultSigner ResultSigner
 }
 
 // Server serves the AWS APIs.
@@ -90,6 +100,8 @@ type Server struct {
 	keys     sync.Map // access key ID -> cachedKey
 	channels sync.Map // channel ID -> recently read channel
 	limits   sync.Map // "account/region" -> *bucket
+
+	queries *queryRunner // Lake queries running in this process
 }
 
 type cachedKey struct {
@@ -114,7 +126,7 @@ func New(cfg Config) *Server {
 	if len(cfg.Regions) == 0 {
 		cfg.Regions = opentrail.DefaultRegions
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, history: cfg.History, log: cfg.Logger, now: cfg.Now, regions: map[string]bool{}}
+	s := &Server{cfg: cfg, db: cfg.DB, history: cfg.History, log: cfg.Logger, now: cfg.Now, regions: map[string]bool{}, queries: newQueryRunner()}
 	for _, r := range cfg.Regions {
 		s.regions[r] = true
 	}

@@ -28,6 +28,8 @@ import (
 	"github.com/opentrail/opentrail/integrity"
 	"github.com/opentrail/opentrail/journal"
 	"github.com/opentrail/opentrail/kms"
+	"github.com/opentrail/opentrail/lake"
+	"github.com/opentrail/opentrail/lakeingest"
 	"github.com/opentrail/opentrail/sns"
 )
 
@@ -71,6 +73,8 @@ type Main struct {
 	SNSEndpoint      string
 	SNSRegion        string
 	PublicURL        string
+	QueryTimeout     time.Duration
+	LakeMemoryLimit  string
 
 	stdout, stderr io.Writer
 	getenv         func(string) string
@@ -82,6 +86,8 @@ type Main struct {
 	sns         *sns.Service
 	kms         *kms.Service
 	signingKeys *integrity.Keys
+	lake        *lake.Engine // CloudTrail Lake's event data stores (lake.go)
+	api         *api.Server
 	keysNow     func() time.Time // the signing keys' clock (tests: key rotation); nil: time.Now
 	server      *http.Server
 	listener    net.Listener
@@ -122,6 +128,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.String(&m.SNSEndpoint, "sns-endpoint", "OPENTRAIL_SNS_ENDPOINT", "", "URL of the SNS-compatible service of --sns-backend sns (for AWS: https://sns.REGION.amazonaws.com)")
 	fs.String(&m.SNSRegion, "sns-region", "OPENTRAIL_SNS_REGION", "us-east-1", "region to sign requests to --sns-endpoint with")
 	fs.String(&m.PublicURL, "public-url", "OPENTRAIL_PUBLIC_URL", "", "URL clients and SNS subscribers reach opentrail at (default: the listen address)")
+	fs.Duration(&m.QueryTimeout, "query-timeout", "OPENTRAIL_QUERY_TIMEOUT", api.DefaultQueryTimeout, "run-time limit of a CloudTrail Lake query (AWS: 1h); it then ends TIMED_OUT")
+	fs.String(&m.LakeMemoryLimit, "lake-memory-limit", "OPENTRAIL_LAKE_MEMORY_LIMIT", "", "memory CloudTrail Lake's DuckDB may use, e.g. 2GB (default: DuckDB's, 80% of RAM)")
 	fs.String(&m.TLSCert, "tls-cert", "OPENTRAIL_TLS_CERT", "", "PEM certificate file: serve HTTPS")
 	fs.String(&m.TLSKey, "tls-key", "OPENTRAIL_TLS_KEY", "", "PEM private key file for --tls-cert")
 	if err := fs.Parse(args); err != nil {
@@ -200,7 +208,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	start := time.Now()
 	m.db, err = journal.Open(ctx, filepath.Join(m.DataDir, "opentrail.db"), journal.Options{Logger: log, Synchronous: m.Synchronous,
-		Migrations: slices.Concat(delivery.Migrations, sns.Migrations, integrity.Migrations, kms.Migrations)})
+		Migrations: slices.Concat(delivery.Migrations, sns.Migrations, integrity.Migrations, kms.Migrations, lakeingest.Migrations)})
 	if err != nil {
 		return err
 	}
@@ -265,6 +273,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.BucketBackend == "embedded" {
 		trailKeys = kmsTrailKeys{m.kms}
 	}
+	lakeIngest, err := m.openLake(ctx)
+	if err != nil {
+		return err
+	}
 	var webConsole *console.Console // set below: it calls the API handler
 	handler := api.New(api.Config{
 		DB:         m.db,
@@ -289,7 +301,12 @@ func (m *Main) Run(ctx context.Context) error {
 		Unauthenticated: func(w http.ResponseWriter, r *http.Request) bool {
 			return m.sns.ServeUnauthenticated(w, r) || webConsole.ServeUnauthenticated(w, r)
 		},
+		Lake:         m.lake,
+		QueryTimeout: m.QueryTimeout,
+		QueryResults: queryResults{trailStore},
+		ResultSigner: m.signingKeys,
 	})
+	m.api = handler
 	// The web console at /console/, acting through the API (package console).
 	webConsole = console.New(console.Config{API: handler, Account: m.Account, Regions: regions, Logger: log})
 	deliveries := delivery.New(delivery.Options{DB: m.db, Store: objectStore{trailStore}, Notifier: trailNotifier,
@@ -302,7 +319,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(6)
+	m.wg.Add(7)
+	go func() {
+		defer m.wg.Done()
+		lakeIngest.Run(bg)
+	}()
 	go func() {
 		defer m.wg.Done()
 		m.kms.Run(bg, time.Minute)
@@ -404,10 +425,17 @@ func (m *Main) Close() error {
 		}
 		cancel()
 	}
+	if m.api != nil {
+		m.api.Close() // stops running Lake queries
+	}
 	if m.cancel != nil {
 		m.cancel()
 	}
 	m.wg.Wait()
+	if m.lake != nil {
+		errs = append(errs, m.lake.Close())
+		m.lake = nil
+	}
 	if m.history != nil {
 		errs = append(errs, m.history.Close())
 		m.history = nil
