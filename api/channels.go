@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"time"
 
@@ -254,21 +253,15 @@ func (s *Server) listChannels(ctx context.Context, req *request, in *ctapi.ListC
 	if err != nil {
 		return nil, err
 	}
-	start := 0
-	if in.NextToken != nil {
-		n, err := strconv.Atoi(strings.TrimPrefix(*in.NextToken, "channels:"))
-		if err != nil || !strings.HasPrefix(*in.NextToken, "channels:") || n < 0 || n > len(chans) {
-			return nil, opentrail.Errorf("InvalidNextTokenException", "The NextToken is not one ListChannels returned.")
-		}
-		start = n
+	start, err := pageStart(in.NextToken, "channels", "ListChannels", len(chans))
+	if err != nil {
+		return nil, err
 	}
 	out := &ctapi.ListChannelsResponse{Channels: []ctapi.Channel{}}
 	for i := start; i < len(chans) && len(out.Channels) < limit; i++ {
 		out.Channels = append(out.Channels, ctapi.Channel{ChannelArn: ptr(chans[i].ARN()), Name: ptr(chans[i].Name)})
 	}
-	if end := start + len(out.Channels); end < len(chans) {
-		out.NextToken = ptr("channels:" + strconv.Itoa(end))
-	}
+	out.NextToken = nextPage("channels", start+len(out.Channels), len(chans))
 	return out, nil
 }
 

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -277,13 +275,9 @@ func (s *Server) listEventDataStores(ctx context.Context, req *request, in *ctap
 	if err != nil {
 		return nil, err
 	}
-	start := 0
-	if in.NextToken != nil {
-		n, err := strconv.Atoi(strings.TrimPrefix(*in.NextToken, "eds:"))
-		if err != nil || !strings.HasPrefix(*in.NextToken, "eds:") || n < 0 || n > len(stores) {
-			return nil, opentrail.Errorf("InvalidNextTokenException", "The NextToken is not one ListEventDataStores returned.")
-		}
-		start = n
+	start, err := pageStart(in.NextToken, "eds", "ListEventDataStores", len(stores))
+	if err != nil {
+		return nil, err
 	}
 	out := &ctapi.ListEventDataStoresResponse{EventDataStores: []ctapi.EventDataStore{}}
 	for i := start; i < len(stores) && len(out.EventDataStores) < limit; i++ {
@@ -295,9 +289,7 @@ func (s *Server) listEventDataStores(ctx context.Context, req *request, in *ctap
 			CreatedTimestamp: w.CreatedTimestamp, UpdatedTimestamp: w.UpdatedTimestamp,
 		})
 	}
-	if end := start + len(out.EventDataStores); end < len(stores) {
-		out.NextToken = ptr("eds:" + strconv.Itoa(end))
-	}
+	out.NextToken = nextPage("eds", start+len(out.EventDataStores), len(stores))
 	return out, nil
 }
 

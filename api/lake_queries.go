@@ -528,22 +528,16 @@ func (s *Server) listQueries(ctx context.Context, req *request, in *ctapi.ListQu
 		}
 		picked = append(picked, q)
 	}
-	first := 0
-	if in.NextToken != nil {
-		n, err := strconv.Atoi(strings.TrimPrefix(*in.NextToken, "queries:"))
-		if err != nil || !strings.HasPrefix(*in.NextToken, "queries:") || n < 0 || n > len(picked) {
-			return nil, opentrail.Errorf("InvalidNextTokenException", "The NextToken is not one ListQueries returned.")
-		}
-		first = n
+	first, err := pageStart(in.NextToken, "queries", "ListQueries", len(picked))
+	if err != nil {
+		return nil, err
 	}
 	out := &ctapi.ListQueriesResponse{Queries: []ctapi.Query{}}
 	for i := first; i < len(picked) && len(out.Queries) < limit; i++ {
 		q := picked[i]
 		out.Queries = append(out.Queries, ctapi.Query{QueryId: ptr(q.ID), QueryStatus: ptr(ctapi.QueryStatus(q.Status)), CreationTime: ctapi.NewTimestamp(q.Created)})
 	}
-	if e := first + len(out.Queries); e < len(picked) {
-		out.NextToken = ptr("queries:" + strconv.Itoa(e))
-	}
+	out.NextToken = nextPage("queries", first+len(out.Queries), len(picked))
 	return out, nil
 }
 

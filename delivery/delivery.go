@@ -180,24 +180,7 @@ func (m *Manager) consume(ctx context.Context, arn string) {
 		m.mu.Unlock()
 	}()
 	c := &consumer{m: m, arn: arn, log: m.log.With(slog.String("trail", arn))}
-	backoff := time.Second
-	for ctx.Err() == nil {
-		done, err := c.run(ctx)
-		if done || ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			c.log.Warn("delivery failed; retrying", slog.String("err", err.Error()), slog.Duration("in", backoff))
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
-			}
-			backoff = min(backoff*2, 10*time.Second)
-			continue
-		}
-		backoff = time.Second
-	}
+	journal.RunConsumer(ctx, c.log, "delivery", c.run)
 }
 
 // consumer delivers one trail.
@@ -207,7 +190,9 @@ type consumer struct {
 	log      *slog.Logger
 	versions []journal.TrailVersion
 	matchers map[int64]*opentrail.Matcher // by version seq
-	scopes   map[int64][2]string          // scope id -> account, region
+	// noChains: no digest chain was open at the last look while log file
+	// validation was off, so digests need not read the database.
+	noChains bool
 }
 
 // errDone ends a consumer whose trail is gone.
@@ -247,7 +232,7 @@ func (c *consumer) run(ctx context.Context) (done bool, err error) {
 				if first.IsZero() {
 					first = c.m.opts.Now()
 				}
-				_, region, _ := c.scope(ctx, r.Scope)
+				_, region, _ := c.m.opts.DB.ScopeOf(ctx, r.Scope)
 				sizes[region] += len(r.StoredBody()) * 3 // about the record's size
 				if sizes[region] >= c.m.opts.MaxFileBytes {
 					// A file is full: deliver what is gathered now.
@@ -313,20 +298,6 @@ func (c *consumer) run(ctx context.Context) (done bool, err error) {
 	}
 }
 
-func (c *consumer) scope(ctx context.Context, id int64) (account, region string, err error) {
-	if c.scopes == nil {
-		c.scopes = map[int64][2]string{}
-	}
-	if s, ok := c.scopes[id]; ok {
-		return s[0], s[1], nil
-	}
-	account, region, err = c.m.opts.DB.ScopeOf(ctx, id)
-	if err == nil {
-		c.scopes[id] = [2]string{account, region}
-	}
-	return account, region, err
-}
-
 func (c *consumer) loadVersions(ctx context.Context) error {
 	var after int64
 	if n := len(c.versions); n > 0 {
@@ -389,7 +360,7 @@ func (c *consumer) pick(ctx context.Context, r *journal.Row) (*opentrail.Summary
 		return nil, false, nil
 	}
 	t := v.Trail
-	account, region, err := c.scope(ctx, r.Scope)
+	account, region, err := c.m.opts.DB.ScopeOf(ctx, r.Scope)
 	if err != nil {
 		return nil, false, err
 	}
@@ -619,7 +590,7 @@ func (c *consumer) build(ctx context.Context, it intent) ([]*file, error) {
 			if err != nil {
 				return nil, err
 			}
-			_, region, _ := c.scope(ctx, r.Scope)
+			_, region, _ := c.m.opts.DB.ScopeOf(ctx, r.Scope)
 			f := open[region]
 			if f != nil && f.raw+len(body)+16 > c.m.opts.MaxFileBytes {
 				if err := f.close(); err != nil {

@@ -133,12 +133,16 @@ func (c *consumer) digests(ctx context.Context, idle, deleted bool) error {
 	if t == nil {
 		return nil
 	}
+	on := !deleted && t.Logging && t.LogFileValidation
+	if !on && c.noChains {
+		return nil // only this function opens chains, and only when on
+	}
 	chains, err := c.chains(ctx)
 	if err != nil {
 		return err
 	}
+	c.noChains = len(chains) == 0
 	now := c.m.opts.Now().UTC().Truncate(time.Second)
-	on := !deleted && t.Logging && t.LogFileValidation
 	want := map[string]bool{}
 	if on {
 		for _, r := range c.digestRegions(t) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -153,5 +154,30 @@ func (db *DB) DeleteConsumed(ctx context.Context) (int64, error) {
 		if n < 10000 {
 			return total, nil
 		}
+	}
+}
+
+// RunConsumer runs a journal consumer until ctx ends or run reports that
+// it is done. run returns nil when ctx ended; after an error (a bucket
+// down, a busy database) it runs again, after a pause that doubles from
+// one second up to ten, each failure logged as "<what> failed; retrying".
+func RunConsumer(ctx context.Context, log *slog.Logger, what string, run func(context.Context) (done bool, err error)) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		done, err := run(ctx)
+		if done || ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			backoff = time.Second
+			continue
+		}
+		log.Warn(what+" failed; retrying", slog.String("err", err.Error()), slog.Duration("in", backoff))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(backoff*2, 10*time.Second)
 	}
 }

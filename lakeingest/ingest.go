@@ -133,24 +133,7 @@ func (m *Manager) consume(ctx context.Context, id string) {
 		m.mu.Unlock()
 	}()
 	c := &consumer{m: m, id: id, log: m.log.With(slog.String("store", id)), channels: map[string]*opentrail.Channel{}}
-	backoff := time.Second
-	for ctx.Err() == nil {
-		done, err := c.run(ctx)
-		if done || ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			c.log.Warn("ingestion failed; retrying", slog.String("err", err.Error()), slog.Duration("in", backoff))
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
-			}
-			backoff = min(backoff*2, 10*time.Second)
-			continue
-		}
-		backoff = time.Second
-	}
+	journal.RunConsumer(ctx, c.log, "ingestion", c.run)
 }
 
 // consumer feeds one store.
@@ -159,8 +142,7 @@ type consumer struct {
 	id       string
 	log      *slog.Logger
 	versions []version
-	matchers map[int64]*opentrail.Matcher // by version seq
-	scopes   map[int64][2]string
+	matchers map[int64]*opentrail.Matcher  // by version seq
 	channels map[string]*opentrail.Channel // by channel ARN, refreshed per batch
 }
 
@@ -315,20 +297,6 @@ func (c *consumer) at(seq int64) (*Store, *opentrail.Matcher) {
 	return cur.Store, c.matchers[cur.Seq]
 }
 
-func (c *consumer) scope(ctx context.Context, id int64) (account, region string, err error) {
-	if c.scopes == nil {
-		c.scopes = map[int64][2]string{}
-	}
-	if s, ok := c.scopes[id]; ok {
-		return s[0], s[1], nil
-	}
-	account, region, err = c.m.opts.DB.ScopeOf(ctx, id)
-	if err == nil {
-		c.scopes[id] = [2]string{account, region}
-	}
-	return account, region, err
-}
-
 // pick decides whether the store takes the event, and returns its record.
 func (c *consumer) pick(ctx context.Context, r *journal.Row) ([]byte, bool, error) {
 	s, match := c.at(r.Seq)
@@ -341,7 +309,7 @@ func (c *consumer) pick(ctx context.Context, r *journal.Row) ([]byte, bool, erro
 		// Logs loaded with `opentrail ingest` are history, not live events.
 		return nil, false, nil
 	}
-	account, region, err := c.scope(ctx, r.Scope)
+	account, region, err := c.m.opts.DB.ScopeOf(ctx, r.Scope)
 	if err != nil {
 		return nil, false, err
 	}
