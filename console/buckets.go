@@ -146,7 +146,7 @@ type objectData struct {
 	Records       []logRecord
 	Text          string
 	Truncated     bool
-	DigestNote    string
+	Digest        *digestState
 	DecodeProblem string
 }
 
@@ -191,6 +191,9 @@ func (c *Console) handleObject(w http.ResponseWriter, r *http.Request, s *sessio
 		}
 	}
 	describeContent(d, key, body)
+	if d.Kind == "digest" && d.Compressed && !d.Truncated {
+		d.Digest = c.checkDigest(c.forBrowser(r), c.clients(s), bucket, key, body, out.Metadata, r.URL.Query().Get("check") == "logs")
+	}
 	c.render(w, r, http.StatusOK, "object.html", &view{Title: path.Base(key), Area: Prefix + "buckets", Data: d})
 }
 
@@ -235,7 +238,6 @@ func describeContent(d *objectData, key string, body []byte) {
 		d.Kind = "json"
 		if strings.Contains(key, "CloudTrail-Digest") {
 			d.Kind = "digest"
-			d.DigestNote = "This is a digest file. opentrail does not validate digest files in the console yet; use aws cloudtrail validate-logs."
 		}
 		var pretty bytes.Buffer
 		json.Indent(&pretty, trimmed, "", "  ")
