@@ -1,15 +1,11 @@
 package api
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,6 +21,7 @@ import (
 	"github.com/opentrail/opentrail/journal"
 	"github.com/opentrail/opentrail/lake"
 	"github.com/opentrail/opentrail/lakeingest"
+	"github.com/opentrail/opentrail/lakeresults"
 )
 
 // CloudTrail Lake queries: StartQuery records a query and runs it in the
@@ -308,55 +305,48 @@ func (s *Server) putRunning(tx *journal.Tx, rq *runningQuery, q *lakeingest.Quer
 	return lakeingest.PutQuery(tx, q)
 }
 
-// signFile is the result_sign.json of saved results.
-type signFile struct {
-	Version            string     `json:"version"`
-	Region             string     `json:"region"`
-	Files              []signedCS `json:"files"`
-	HashAlgorithm      string     `json:"hashAlgorithm"`
-	SignatureAlgorithm string     `json:"signatureAlgorithm"`
-	QueryCompleteTime  string     `json:"queryCompleteTime"`
-	HashSignature      string     `json:"hashSignature"`
-	PublicKeyFinger    string     `json:"publicKeyFingerprint"`
-}
-
-type signedCS struct {
-	FileHashValue string `json:"fileHashValue"`
-	FileName      string `json:"fileName"`
-}
-
-// ResultsPrefix is the key prefix of a query's saved results in its bucket.
+// ResultsPrefix is the key prefix of a query's saved results in its bucket
+// (lakeresults.Dir).
 func ResultsPrefix(prefix, account, queryID string, created time.Time) string {
-	p := "AWSLogs/" + account + "/CloudTrail-Lake/Query/" + created.UTC().Format("2006/01/02") + "/" + queryID + "/"
-	if prefix != "" {
-		p = prefix + "/" + p
-	}
-	return p
+	return lakeresults.Dir(prefix, account, queryID, created)
 }
 
-// saveResults writes the results as result_1.csv.gz and signs them in
-// result_sign.json; it returns the DeliveryStatus.
+// ResultFileBytesEnv, when set to a positive number, bounds the CSV bytes of
+// each saved result file instead of lakeresults.DefaultMaxFileBytes (tests
+// use it to get several files from small results).
+const ResultFileBytesEnv = "OPENTRAIL_LAKE_RESULT_FILE_BYTES"
+
+func resultFileBytes() int64 {
+	n, err := strconv.ParseInt(os.Getenv(ResultFileBytesEnv), 10, 64)
+	if err != nil || n <= 0 {
+		return lakeresults.DefaultMaxFileBytes
+	}
+	return n
+}
+
+// saveResults writes the results as result_<n>.csv.gz files (package
+// lakeresults) and signs them in result_sign.json; it returns the
+// DeliveryStatus.
 func (s *Server) saveResults(ctx context.Context, log *slog.Logger, q *lakeingest.Query, bucket, prefix string) string {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := s.cfg.Lake.WriteCSV(ctx, q.ID, zw); err != nil {
-		log.Error("write query results", slog.String("err", err.Error()))
-		return string(ctapi.DeliveryStatusFailed)
-	}
-	if err := zw.Close(); err != nil {
-		return string(ctapi.DeliveryStatusFailed)
-	}
 	dir := ResultsPrefix(prefix, q.Account, q.ID, q.Created)
-	body := buf.Bytes()
-	if err := s.cfg.QueryResults.PutObject(ctx, bucket, dir+"result_1.csv.gz", body, "application/x-gzip"); err != nil {
+	put := func(ctx context.Context, bucket, key string, body []byte, contentType string) error {
+		return s.cfg.QueryResults.PutObject(ctx, bucket, key, body, contentType)
+	}
+	w := lakeresults.NewWriter(ctx, put, bucket, dir, resultFileBytes())
+	err := s.cfg.Lake.WriteCSV(ctx, q.ID, w)
+	if werr := w.Err(); werr != nil {
+		err = werr // the bucket's own error (ErrNoSuchBucket), however the lake wrapped it
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
 		log.Warn("save query results", slog.String("bucket", bucket), slog.String("err", err.Error()))
 		if errors.Is(err, blob.ErrNoSuchBucket) {
 			return string(ctapi.DeliveryStatusResourceNotFound)
 		}
 		return string(ctapi.DeliveryStatusFailed)
 	}
-	sum := sha256.Sum256(body)
-	hash := hex.EncodeToString(sum[:])
 	if s.cfg.ResultSigner == nil {
 		return string(ctapi.DeliveryStatusFailedSigningFile)
 	}
@@ -365,18 +355,12 @@ func (s *Server) saveResults(ctx context.Context, log *slog.Logger, q *lakeinges
 		log.Error("signing key", slog.String("err", err.Error()))
 		return string(ctapi.DeliveryStatusFailedSigningFile)
 	}
-	sig, err := signer.Sign([]byte(hash))
+	sf, err := lakeresults.NewSignFile(q.Region, w.Files(), q.Finished, signer)
 	if err != nil {
+		log.Error("sign query results", slog.String("err", err.Error()))
 		return string(ctapi.DeliveryStatusFailedSigningFile)
 	}
-	sf, _ := json.Marshal(signFile{
-		Version: "1.0", Region: q.Region,
-		Files:         []signedCS{{FileHashValue: hash, FileName: "result_1.csv.gz"}},
-		HashAlgorithm: "SHA-256", SignatureAlgorithm: "SHA256withRSA",
-		QueryCompleteTime: q.Finished.Format("2006-01-02T15:04:05Z"),
-		HashSignature:     hex.EncodeToString(sig), PublicKeyFinger: signer.Fingerprint,
-	})
-	if err := s.cfg.QueryResults.PutObject(ctx, bucket, dir+"result_sign.json", sf, "application/json"); err != nil {
+	if err := put(ctx, bucket, dir+lakeresults.SignFileName, sf.Marshal(), lakeresults.SignContentType); err != nil {
 		log.Warn("save query sign file", slog.String("bucket", bucket), slog.String("err", err.Error()))
 		return string(ctapi.DeliveryStatusFailedSigningFile)
 	}

@@ -23,6 +23,7 @@ Usage:
   opentrail events lookup [flags]      search the event history (pages for you)
   opentrail events download [flags]    download the event history as CSV or JSON
   opentrail validate-logs [flags]      validate a trail's log files with its digest files
+  opentrail query download [flags]     download a Lake query's saved results, verified, as CSV
   opentrail version                    print the version
   opentrail help [COMMAND]             show help
 
@@ -75,6 +76,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runEvents(ctx, args[1:], stdout, stderr)
 	case "validate-logs":
 		if code := validateLogsMain(ctx, args[1:], stdout, stderr, os.Getenv); code != 0 {
+			return exitError{code: code}
+		}
+		return nil
+	case "query":
+		if code := queryMain(ctx, args[1:], stdout, stderr, os.Getenv); code != 0 {
 			return exitError{code: code}
 		}
 		return nil

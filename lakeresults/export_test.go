@@ -1,0 +1,9 @@
+package lakeresults
+
+// SetSpoolMemory changes how much of a file Download keeps in memory, and
+// returns a function that restores it.
+func SetSpoolMemory(n int64) (restore func()) {
+	old := spoolMemory
+	spoolMemory = n
+	return func() { spoolMemory = old }
+}
