@@ -1,6 +1,6 @@
 // Package console is opentrail's web console: server-rendered pages under
-// /console/ for event history, trails and buckets, on the same listener as
-// the API.
+// /console/ for event history, trails, Lake and buckets, on the same
+// listener as the API.
 //
 // The console holds no data and takes no shortcuts: a signed-in user's
 // every action is an API call made in-process with that user's own access
@@ -9,9 +9,9 @@
 // The key's secret stays in server memory; the browser holds only a random
 // session ID in an HttpOnly cookie.
 //
-// Each area of the console (events.go, trails.go, buckets.go) is one file
-// of handlers and its templates; a new area is a new such file and a line
-// in areas.
+// Each area of the console (events.go, trails.go, lake.go, buckets.go) is
+// one file of handlers and its templates; a new area is a new such file and
+// a line in areas.
 package console
 
 import (
@@ -89,11 +89,11 @@ type area struct {
 	routes func(c *Console, mux *http.ServeMux)
 }
 
-// areas are the console's sections, in navigation order. Lake goes here
-// once its API exists.
+// areas are the console's sections, in navigation order.
 var areas = []area{
 	{"Event history", Prefix + "events", (*Console).eventRoutes},
 	{"Trails", Prefix + "trails", (*Console).trailRoutes},
+	{"Lake", Prefix + "lake", (*Console).lakeRoutes},
 	{"Buckets", Prefix + "buckets", (*Console).bucketRoutes},
 }
 
