@@ -248,14 +248,8 @@ func (ew *EventWriter) Close() error {
 
 func csvRow(f history.Found) []string {
 	s := f.Summary
-	var errorCode, sourceIP string
-	var rec struct {
-		ErrorCode       string `json:"errorCode"`
-		SourceIPAddress string `json:"sourceIPAddress"`
-	}
-	if json.Unmarshal(f.Body, &rec) == nil {
-		errorCode, sourceIP = rec.ErrorCode, rec.SourceIPAddress
-	}
+	fields := recordStrings(f.Body, "errorCode", "sourceIPAddress")
+	errorCode, sourceIP := fields[0], fields[1]
 	var types, names []string
 	var resources []map[string]string
 	for _, r := range s.Resources {

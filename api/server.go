@@ -264,6 +264,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.serveDownload(w, req)
 			return
 		}
+		if r.URL.Path == HistogramPath {
+			s.serveHistogram(w, req)
+			return
+		}
 		s.serveCloudTrail(w, req)
 	case "cloudtrail-data":
 		s.serveCloudTrailData(w, req)
@@ -284,7 +288,7 @@ func (s *Server) serviceNames() []string {
 // for, so that its error is one the client reads: SNS's query protocol
 // names an Action; S3 requests name neither an Action nor a target.
 func (s *Server) guessService(r *http.Request) (Service, string) {
-	if r.Header.Get("X-Amz-Target") != "" || strings.HasPrefix(r.URL.Path, "/PutAuditEvents") || r.URL.Path == DownloadPath {
+	if r.Header.Get("X-Amz-Target") != "" || strings.HasPrefix(r.URL.Path, "/PutAuditEvents") || r.URL.Path == DownloadPath || r.URL.Path == HistogramPath {
 		return nil, ""
 	}
 	if r.URL.Query().Get("Action") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {

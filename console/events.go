@@ -3,7 +3,6 @@ package console
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -501,21 +500,18 @@ func (c *Console) handleEvent(w http.ResponseWriter, r *http.Request, s *session
 	c.render(w, r, http.StatusOK, "event.html", &view{Title: d.Name, Area: Prefix + "events", Data: d})
 }
 
-// errLimit marks a chart scan that stopped at its limit.
-var errLimit = errors.New("chart limit reached")
-
-// chartLimit is the most events a chart counts: the newest ones.
-const chartLimit = 20000
-
 // handleChart draws event counts over time for the filter as SVG, from
-// the API's JSON download of it.
+// the API's histogram of it (counted in the index, not from the events).
 func (c *Console) handleChart(w http.ResponseWriter, r *http.Request, s *session) {
 	f, p := c.parseFilter(r.URL.Query())
 	if p != nil {
 		http.Error(w, p.Message, http.StatusBadRequest)
 		return
 	}
-	resp, err := c.get(c.forBrowser(r), s, "/opentrail/events/download", f.downloadQuery("json"))
+	q := f.downloadQuery("")
+	q.Del("format")
+	q.Set("split", f.Split)
+	resp, err := c.get(c.forBrowser(r), s, "/opentrail/events/histogram", q)
 	if err != nil {
 		http.Error(w, "chart unavailable", http.StatusBadGateway)
 		return
@@ -526,43 +522,13 @@ func (c *Console) handleChart(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	s.noteOwn(resp.Header.Get("X-Amzn-Requestid"))
-	var points []point
-	dec := json.NewDecoder(resp.Body)
-	_, err = dec.Token() // [
-	for err == nil && dec.More() {
-		var rec struct {
-			EventTime   string `json:"eventTime"`
-			EventSource string `json:"eventSource"`
-			ErrorCode   string `json:"errorCode"`
-		}
-		if err = dec.Decode(&rec); err != nil {
-			break
-		}
-		t, terr := time.Parse(time.RFC3339, rec.EventTime)
-		if terr != nil {
-			continue
-		}
-		series := rec.EventSource
-		if f.Split == "error" {
-			series = "No error"
-			if rec.ErrorCode != "" {
-				series = "Error"
-			}
-		}
-		points = append(points, point{t, series})
-		if len(points) >= chartLimit {
-			err = errLimit
-		}
-	}
-	if err != nil && !errors.Is(err, errLimit) {
+	h, err := decodeCounts(resp.Body)
+	if err != nil {
+		c.log.Warn("chart", "err", err.Error())
 		http.Error(w, "chart unavailable", http.StatusBadGateway)
 		return
 	}
-	end := f.end
-	if end.IsZero() {
-		end = c.now()
-	}
-	ch := drawChart(points, f.start, end, errors.Is(err, errLimit))
+	ch := drawChart(h)
 	var buf bytes.Buffer
 	if err := c.pages["chart.svg"].ExecuteTemplate(&buf, "chart.svg", ch); err != nil {
 		c.log.Error("render chart", "err", err.Error())

@@ -15,7 +15,9 @@
 // inverted so that keys sort newest first. The consumer's checkpoint is
 // written in the same batch as the keys it covers, so the index and its
 // checkpoint always agree; the index can always be rebuilt from the
-// journal.
+// journal. Each batch also notes, per day and per hour of the events it
+// indexed, that they changed, so that histograms (histogram.go) can keep
+// their counts of unchanged days and hours in the index.
 //
 // The index lives outside the journal's SQLite database on purpose: writing
 // it there took most of the single writer's time, where an LSM on its own
@@ -43,6 +45,7 @@ import (
 const (
 	consumerName = "history"
 	weekSeconds  = 7 * 24 * 3600
+	daySeconds   = 24 * 3600
 )
 
 // History classes.
@@ -173,9 +176,13 @@ func (x *Index) Retention() time.Duration { return x.retention }
 func (x *Index) Indexed() int64 { return x.indexed.Load() }
 
 var (
-	checkpointKey = []byte("c")
-	partPrefix    = byte('p')
-	indexPrefix   = byte('i')
+	checkpointKey   = []byte("c")
+	partPrefix      = byte('p')
+	indexPrefix     = byte('i')
+	dayPrefix       = byte('v') // day -> the last batch that indexed events of that day
+	countPrefix     = byte('h') // day, query hash -> a histogram's counts of that day
+	hourPrefix      = byte('u') // hour -> the last batch that indexed events of that hour
+	hourCountPrefix = byte('g') // hour, query hash -> a histogram's counts of that hour
 )
 
 func (x *Index) readCheckpoint() (int64, error) {
@@ -321,7 +328,9 @@ func (x *Index) IndexOnce(ctx context.Context, limit int) (int, error) {
 	b := x.pdb.NewBatch()
 	defer b.Close()
 	newWeeks := map[int64]bool{}
-	seen := map[string]bool{} // dedupe keys set in this batch
+	seen := map[string]bool{}                                   // dedupe keys set in this batch
+	units := map[unit]map[int64]bool{dayUnit: {}, hourUnit: {}} // the days and hours of the events indexed
+	lastHour := int64(-1)
 	for i := range rows {
 		r := &rows[i]
 		t := r.Time.Unix()
@@ -357,6 +366,11 @@ func (x *Index) IndexOnce(ctx context.Context, limit int) (int, error) {
 				}
 			}
 		}
+		if t/3600 != lastHour { // events mostly come in time order
+			lastHour = t / 3600
+			units[dayUnit][t/daySeconds] = true
+			units[hourUnit][lastHour] = true
+		}
 		if !slices.Contains(x.partsSnapshot(), week) && !newWeeks[week] {
 			newWeeks[week] = true
 			if err := b.Set(partKey(week), nil, nil); err != nil {
@@ -379,6 +393,14 @@ func (x *Index) IndexOnce(ctx context.Context, limit int) (int, error) {
 		}
 	}
 	last := rows[len(rows)-1].Seq
+	for u, ns := range units {
+		for n := range ns {
+			// Histograms keep a day's or an hour's counts while this is unchanged.
+			if err := b.Set(u.versionKey(n), binary.BigEndian.AppendUint64(nil, uint64(last)), nil); err != nil {
+				return 0, err
+			}
+		}
+	}
 	if err := b.Set(checkpointKey, binary.BigEndian.AppendUint64(nil, uint64(last)), nil); err != nil {
 		return 0, err
 	}
@@ -453,7 +475,14 @@ func (x *Index) Expire(ctx context.Context) (weeks int, events int64, err error)
 		b := x.pdb.NewBatch()
 		start := []byte{indexPrefix}
 		start = binary.BigEndian.AppendUint64(start, uint64(w))
-		err := errors.Join(b.DeleteRange(start, keyUpper(start), nil), b.Delete(partKey(w), nil), b.Commit(pebble.Sync))
+		err := b.DeleteRange(start, keyUpper(start), nil)
+		for _, u := range []unit{dayUnit, hourUnit} {
+			// The histograms' versions and counts of the week.
+			from, to := w*weekSeconds/u.seconds, (w+1)*weekSeconds/u.seconds
+			err = errors.Join(err, b.DeleteRange(u.versionKey(from), u.versionKey(to), nil),
+				b.DeleteRange(u.keptKey(from, 0), u.keptKey(to, 0), nil))
+		}
+		err = errors.Join(err, b.Delete(partKey(w), nil), b.Commit(pebble.Sync))
 		b.Close()
 		if err != nil {
 			return weeks, 0, fmt.Errorf("drop history week %d: %w", w, err)
