@@ -50,8 +50,7 @@ func benchChain(b *testing.B, digests, logs, records int) (*chainCase, int64, in
 
 // BenchmarkValidate validates 2,000 small log files (20 digests of 100),
 // and 100 large ones, from the embedded store (blob.NewDir) and from a
-// local copy (LocalDir), decompressing whole files with libdeflate where it
-// is installed ("whole") and as a stream ("stream"). MB/s counts
+// local copy (LocalDir). MB/s counts
 // compressed bytes, rawMB/s uncompressed; files/s is log files per second.
 func BenchmarkValidate(b *testing.B) {
 	for _, size := range []struct {
@@ -61,14 +60,8 @@ func BenchmarkValidate(b *testing.B) {
 		for _, run := range []struct {
 			where   string
 			workers int
-			stream  bool
-		}{{"blob", 1, false}, {"blob", 4, false}, {"blob", 16, false}, {"localdir", 16, false}, {"blob", 16, true}} {
-			path := "whole"
-			if run.stream || !integrity.FastGunzipAvailable() {
-				path = "stream"
-			}
-			b.Run(fmt.Sprintf("%s/%s/workers=%d/%s", size.name, run.where, run.workers, path), func(b *testing.B) {
-				defer integrity.SetStreamOnly(integrity.SetStreamOnly(run.stream))
+		}{{"blob", 1}, {"blob", 4}, {"blob", 16}, {"localdir", 16}} {
+			b.Run(fmt.Sprintf("%s/%s/workers=%d", size.name, run.where, run.workers), func(b *testing.B) {
 				workers := run.workers
 				c, total, raw := benchChain(b, size.digests, size.logs, size.records)
 				opts := c.options(integrity.BlobBucket(c.store))

@@ -2,10 +2,8 @@ package integrity
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -84,21 +82,8 @@ func checkLog(ctx context.Context, objects Bucket, f logEntry) (Result, error) {
 	}
 	defer rc.Close()
 	src := &sourceReader{r: rc}
-	var in io.Reader = src
-	if fastGunzipAvailable() && !streamOnly {
-		done, body, err := checkLogFast(src, f, &r)
-		if err != nil {
-			return r, fmt.Errorf("read log file s3://%s/%s: %w", f.bucket, f.key, err)
-		}
-		if done {
-			return r, nil
-		}
-		// Not a clean single member, or too big to hold: the streaming
-		// path below classifies it, from the bytes already read on.
-		in = io.MultiReader(bytes.NewReader(body), src)
-	}
 	br := bufPool.Get().(*bufio.Reader)
-	br.Reset(in)
+	br.Reset(src)
 	defer func() { br.Reset(nil); bufPool.Put(br) }()
 	h := sha256.New()
 	problem := ""
@@ -138,86 +123,4 @@ func checkLog(ctx context.Context, objects Bucket, f logEntry) (Result, error) {
 	r.Problem = problem
 	r.Bytes = src.n
 	return r, nil
-}
-
-// Whole-buffer decompression (libdeflate) is several times faster than
-// streaming, so log files up to maxFastCompressed are read whole and
-// decompressed in one call when libdeflate is installed.
-const (
-	maxFastCompressed = 64 << 20
-	maxFastSize       = 256 << 20 // bounds what a hostile ISIZE can make us allocate
-	maxPooledOut      = 32 << 20
-)
-
-// streamOnly turns the whole-buffer path off (tests compare both paths).
-var streamOnly = false
-
-var fastPool = sync.Pool{New: func() any { return new(fastBufs) }}
-
-type fastBufs struct{ in, out []byte }
-
-// checkLogFast reads the log file whole and, if it is one clean gzip
-// member (possibly followed by other bytes), hashes it and sets r; done is
-// then true. Otherwise it returns the bytes it read (which the caller
-// must consume before the rest of src) and done false. Its results are the
-// streaming path's: same hash, same "unexpected data" rule.
-func checkLogFast(src *sourceReader, f logEntry, r *Result) (done bool, body []byte, err error) {
-	bufs := fastPool.Get().(*fastBufs)
-	in, err := readUpTo(src, bufs.in[:0], maxFastCompressed+1)
-	bufs.in = in[:0]
-	if err != nil || len(in) > maxFastCompressed || len(in) < 18 {
-		// The streaming path owns the bytes from here: hand over a copy,
-		// since bufs goes back to the pool.
-		body = append([]byte(nil), in...)
-		fastPool.Put(bufs)
-		return false, body, err
-	}
-	defer func() {
-		if cap(bufs.out) > maxPooledOut {
-			bufs.out = nil
-		}
-		fastPool.Put(bufs)
-	}()
-	// The gzip trailer's ISIZE is the member's size (mod 2^32) when the
-	// member is the whole file; if it is not, or ISIZE is implausible for a
-	// deflate stream, libdeflate reports a problem and the streaming path
-	// decides.
-	size := int(binary.LittleEndian.Uint32(in[len(in)-4:]))
-	if size == 0 || size > maxFastSize || size > 1100*len(in) {
-		return false, append([]byte(nil), in...), nil
-	}
-	if cap(bufs.out) < size {
-		bufs.out = make([]byte, size)
-	}
-	n, used, ok := fastGunzip(in, bufs.out[:size])
-	if !ok {
-		return false, append([]byte(nil), in...), nil
-	}
-	sum := sha256.Sum256(bufs.out[:n])
-	switch {
-	case hex.EncodeToString(sum[:]) != f.hash:
-		r.Problem = problemHash
-	case used < len(in):
-		r.Problem = problemTrailing
-	}
-	r.Bytes = src.n
-	return true, nil, nil
-}
-
-// readUpTo appends to buf what r yields, stopping after limit bytes.
-func readUpTo(r io.Reader, buf []byte, limit int) ([]byte, error) {
-	for len(buf) < limit {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):min(cap(buf), limit)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-	return buf, nil
 }

@@ -37,10 +37,6 @@ if ! command -v chromium >/dev/null 2>&1; then
 	apt_install chromium
 fi
 command -v chromium
-if ! ldconfig -p 2>/dev/null | grep -q 'libdeflate\.so\.0'; then
-	echo "installing Debian's libdeflate0 (validate-logs decompresses with it when present)"
-	apt_install libdeflate0
-fi
 
 log "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
