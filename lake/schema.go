@@ -2,7 +2,8 @@ package lake
 
 import "strings"
 
-// columnsDDL is the table of one event data store: CloudTrail Lake's event
+// columnsDDL is the table of one event data store as queries see it (the
+// view of layout.go; layout 1 stored it as is): CloudTrail Lake's event
 // columns (reference/lake.md section 2), lower case as Lake shows them, plus
 // the columns of ActivityAuditLog events from channels (metadata,
 // eventdata). One schema serves every store so that a store may hold both
@@ -110,8 +111,6 @@ func ts(path string) string {
 	return "TRY_CAST(TRY_CAST(" + s(path) + " AS TIMESTAMPTZ) AS TIMESTAMP)"
 }
 
-func m(path string) string { return s(path) }
-
 func b(path string) string { return "TRY_CAST(" + s(path) + " AS BOOLEAN)" }
 
 func st(fields ...string) string {
@@ -119,69 +118,6 @@ func st(fields ...string) string {
 }
 
 func f(name, expr string) string { return name + " := " + expr }
-
-// selectFromJSON turns raw records (column raw, transformed as p) into rows
-// of columnsDDL.
-var selectFromJSON = func() string {
-	ui := `"userIdentity"`
-	sc := ui + `."sessionContext"`
-	si := sc + `."sessionIssuer"`
-	ed := `"eventData"`
-	q := func(n string) string { return `"` + n + `"` }
-	cols := []string{
-		s(q("eventVersion")),
-		st(
-			f(`"type"`, s(ui+`."type"`)), f("principalid", s(ui+`."principalId"`)), f("arn", s(ui+`."arn"`)),
-			f("accountid", s(ui+`."accountId"`)), f("accesskeyid", s(ui+`."accessKeyId"`)),
-			f("username", s(ui+`."userName"`)),
-			f("sessioncontext", st(
-				f("attributes", st(
-					f("creationdate", "COALESCE("+ts(sc+`."attributes"."creationDate"`)+", try_strptime("+s(sc+`."attributes"."creationDate"`)+", '%Y%m%dT%H%M%SZ'))"),
-					f("mfaauthenticated", s(sc+`."attributes"."mfaAuthenticated"`)))),
-				f("sessionissuer", st(
-					f(`"type"`, s(si+`."type"`)), f("principalid", s(si+`."principalId"`)), f("arn", s(si+`."arn"`)),
-					f("accountid", s(si+`."accountId"`)), f("username", s(si+`."userName"`)))),
-				f("webidfederationdata", st(
-					f("federatedprovider", s(sc+`."webIdFederationData"."federatedProvider"`)),
-					f("attributes", m(sc+`."webIdFederationData"."attributes"`)))),
-				f("sourceidentity", s(sc+`."sourceIdentity"`)),
-				f("ec2roledelivery", s(sc+`."ec2RoleDelivery"`)),
-				f("ec2issuedinvpc", s(sc+`."ec2IssuedInVPC"`)))),
-			f("onbehalfof", st(f("userid", s(ui+`."onBehalfOf"."userId"`)), f("identitystorearn", s(ui+`."onBehalfOf"."identityStoreArn"`)))),
-			f("inscopeof", st(f("sourcearn", s(ui+`."inScopeOf"."sourceArn"`)), f("sourceaccount", s(ui+`."inScopeOf"."sourceAccount"`)),
-				f("issuertype", s(ui+`."inScopeOf"."issuerType"`)), f("credentialsissuedto", s(ui+`."inScopeOf"."credentialsIssuedTo"`)))),
-			f("invokedby", s(ui+`."invokedBy"`)), f("identityprovider", s(ui+`."identityProvider"`)),
-		),
-		s(q("eventTime")),
-		s(q("eventSource")), s(q("eventName")), s(q("awsRegion")), s(q("sourceIPAddress")), s(q("userAgent")),
-		s(q("errorCode")), s(q("errorMessage")),
-		m(q("requestParameters")), m(q("responseElements")), m(q("additionalEventData")),
-		s(q("requestID")), s(q("eventID")), b(q("readOnly")),
-		`list_transform(p."resources", r -> struct_pack(accountid := r."accountId", "type" := r."type", arn := r."ARN", arnprefix := r."ARNPrefix"))`,
-		s(q("eventType")), s(q("apiVersion")), b(q("managementEvent")), s(q("recipientAccountId")),
-		s(q("sharedEventID")), s(q("annotation")), s(q("vpcEndpointId")), s(q("vpcEndpointAccountId")),
-		m(q("serviceEventDetails")), m(q("addendum")), m(q("edgeDeviceDetails")), m(q("insightDetails")),
-		s(q("eventCategory")),
-		st(f("tlsversion", s(`"tlsDetails"."tlsVersion"`)), f("ciphersuite", s(`"tlsDetails"."cipherSuite"`)),
-			f("clientprovidedhostheader", s(`"tlsDetails"."clientProvidedHostHeader"`))),
-		s(q("sessionCredentialFromConsole")),
-		st(f("ingestiontime", s(`"metadata"."ingestionTime"`)), f("channelarn", s(`"metadata"."channelARN"`))),
-		st(
-			f(`"version"`, s(ed+`."version"`)),
-			f("useridentity", st(f(`"type"`, s(ed+`."userIdentity"."type"`)), f("principalid", s(ed+`."userIdentity"."principalId"`)),
-				f("details", m(ed+`."userIdentity"."details"`)))),
-			f("useragent", s(ed+`."userAgent"`)), f("eventsource", s(ed+`."eventSource"`)), f("eventname", s(ed+`."eventName"`)),
-			f("eventtime", s(ed+`."eventTime"`)), f("uid", s(ed+`."UID"`)),
-			f("requestparameters", m(ed+`."requestParameters"`)), f("responseelements", m(ed+`."responseElements"`)),
-			f("errorcode", s(ed+`."errorCode"`)), f("errormessage", s(ed+`."errorMessage"`)),
-			f("sourceipaddress", s(ed+`."sourceIPAddress"`)), f("recipientaccountid", s(ed+`."recipientAccountId"`)),
-			f("additionaleventdata", m(ed+`."additionalEventData"`)),
-		),
-		"raw",
-		"sha256(raw)",
-	}
-	return strings.Join(cols, ",\n\t")
-}()
 
 // macros implement Trino functions DuckDB lacks or names differently. They
 // live in the database and are (re)created at every Open.

@@ -1,0 +1,195 @@
+package lake_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+
+	"github.com/opentrail/opentrail/lake"
+)
+
+func TestImportOnce(t *testing.T) {
+	e := mustOpen(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := e.Import(ctx, storeID, "s3://b/k1", crashBatch(0, 10)); !errors.Is(err, lake.ErrStoreNotFound) {
+		t.Fatalf("Import into a missing store: %v", err)
+	}
+	if err := e.CreateStore(ctx, storeID); err != nil {
+		t.Fatal(err)
+	}
+	const src = `s3://bucket/AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/f.json.gz "etag-1"`
+	if ok, err := e.Imported(ctx, storeID, src); err != nil || ok {
+		t.Fatalf("Imported before Import = %v, %v", ok, err)
+	}
+	// Two non-objects are skipped and not counted.
+	evs := append(crashBatch(0, 100), []byte("not json"), []byte(`[1]`))
+	n, err := e.Import(ctx, storeID, src, evs)
+	if err != nil || n != 100 {
+		t.Fatalf("Import = %d, %v; want 100", n, err)
+	}
+	if ok, err := e.Imported(ctx, storeID, src); err != nil || !ok {
+		t.Fatalf("Imported after Import = %v, %v", ok, err)
+	}
+	// The same source again adds nothing, even with other events.
+	if n, err := e.Import(ctx, storeID, src, crashBatch(100, 200)); !errors.Is(err, lake.ErrAlreadyImported) || n != 0 {
+		t.Fatalf("second Import = %d, %v; want ErrAlreadyImported", n, err)
+	}
+	// Another source (same key, other ETag) is another import.
+	if n, err := e.Import(ctx, storeID, src+"2", crashBatch(100, 150)); err != nil || n != 50 {
+		t.Fatalf("Import of another source = %d, %v", n, err)
+	}
+	// An empty log file is a source too.
+	if n, err := e.Import(ctx, storeID, "empty", nil); err != nil || n != 0 {
+		t.Fatalf("Import of no events = %d, %v", n, err)
+	}
+	if _, err := e.Import(ctx, storeID, "empty", nil); !errors.Is(err, lake.ErrAlreadyImported) {
+		t.Fatalf("second Import of no events: %v", err)
+	}
+	_, rows := mustQuery(t, e, `SELECT count(*), count(DISTINCT eventid) FROM `+storeID)
+	if rows[0][0] != "150" || rows[0][1] != "150" {
+		t.Errorf("store holds %v events (%v distinct), want 150", rows[0][0], rows[0][1])
+	}
+	var size int64
+	for _, ev := range crashBatch(0, 150) {
+		size += int64(len(ev))
+	}
+	if st, _ := e.Stats(ctx, storeID); st.Events != 150 || st.Bytes != size {
+		t.Errorf("Stats = %+v, want 150 events, %d bytes", st, size)
+	}
+	// Imports do not move the journal checkpoint.
+	if cp, _ := e.Checkpoint(ctx, storeID); cp != 0 {
+		t.Errorf("Checkpoint after imports = %d, want 0", cp)
+	}
+
+	// Dropping the store forgets its sources.
+	if err := e.DropStore(ctx, storeID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Imported(ctx, storeID, src); !errors.Is(err, lake.ErrStoreNotFound) {
+		t.Errorf("Imported after DropStore: %v", err)
+	}
+	if err := e.CreateStore(ctx, storeID); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.Imported(ctx, storeID, src); err != nil || ok {
+		t.Errorf("Imported in a re-created store = %v, %v", ok, err)
+	}
+	if n, err := e.Import(ctx, storeID, src, crashBatch(0, 10)); err != nil || n != 10 {
+		t.Errorf("Import into a re-created store = %d, %v", n, err)
+	}
+}
+
+// TestImportConcurrentWithAppend runs imports (each source twice, from two
+// goroutines) while the journal consumer appends to the same store: every
+// event lands exactly once and the checkpoint is the consumer's.
+func TestImportConcurrentWithAppend(t *testing.T) {
+	e := mustOpen(t, t.TempDir())
+	ctx := context.Background()
+	if err := e.CreateStore(ctx, storeID); err != nil {
+		t.Fatal(err)
+	}
+	const files, perFile, batches, perBatch = 8, 50, 8, 50
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	added := map[string]int64{}
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := 0; f < files; f++ {
+				src := fmt.Sprintf("file-%d", f)
+				n, err := e.Import(ctx, storeID, src, crashBatch(f*perFile, (f+1)*perFile))
+				if err != nil && !errors.Is(err, lake.ErrAlreadyImported) {
+					t.Error(err)
+				}
+				mu.Lock()
+				added[src] += n
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		base := files * perFile
+		for s := 0; s < batches; s++ {
+			if err := e.Append(ctx, storeID, int64(s+1), crashBatch(base+s*perBatch, base+(s+1)*perBatch)); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	wg.Wait()
+	for src, n := range added {
+		if n != perFile {
+			t.Errorf("%s: %d events added in all, want %d", src, n, perFile)
+		}
+	}
+	total := files*perFile + batches*perBatch
+	_, rows := mustQuery(t, e, `SELECT count(*), count(DISTINCT eventid) FROM `+storeID)
+	if want := fmt.Sprint(total); rows[0][0] != want || rows[0][1] != want {
+		t.Errorf("store holds %v events (%v distinct), want %d", rows[0][0], rows[0][1], total)
+	}
+	if st, _ := e.Stats(ctx, storeID); st.Events != int64(total) {
+		t.Errorf("Stats.Events = %d, want %d", st.Events, total)
+	}
+	if cp, _ := e.Checkpoint(ctx, storeID); cp != batches {
+		t.Errorf("Checkpoint = %d, want %d", cp, batches)
+	}
+}
+
+// TestImportCrashSafety imports in a child process that exits without
+// Close, as a crash would: after reopening, every source the child saw
+// succeed is imported with all its events, and importing it again adds
+// nothing.
+func TestImportCrashSafety(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestImportCrashHelper$")
+	cmd.Env = append(os.Environ(), "LAKE_IMPORT_CRASH_DIR="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("crash helper: %v\n%s", err, out)
+	}
+	e := mustOpen(t, dir)
+	for f := 0; f < 3; f++ {
+		src := fmt.Sprintf("file-%d", f)
+		if ok, err := e.Imported(ctx, storeID, src); err != nil || !ok {
+			t.Errorf("Imported(%s) after crash = %v, %v", src, ok, err)
+		}
+		if _, err := e.Import(ctx, storeID, src, crashBatch(f*100, (f+1)*100)); !errors.Is(err, lake.ErrAlreadyImported) {
+			t.Errorf("re-Import(%s) after crash: %v", src, err)
+		}
+	}
+	_, rows := mustQuery(t, e, `SELECT count(*), count(DISTINCT eventid) FROM `+storeID)
+	if rows[0][0] != "300" || rows[0][1] != "300" {
+		t.Errorf("after crash: %v events (%v distinct), want 300", rows[0][0], rows[0][1])
+	}
+	if st, _ := e.Stats(ctx, storeID); st.Events != 300 {
+		t.Errorf("Stats.Events = %d, want 300", st.Events)
+	}
+}
+
+// TestImportCrashHelper is the child process of TestImportCrashSafety.
+func TestImportCrashHelper(t *testing.T) {
+	dir := os.Getenv("LAKE_IMPORT_CRASH_DIR")
+	if dir == "" {
+		t.Skip("only run by TestImportCrashSafety")
+	}
+	ctx := context.Background()
+	e, err := lake.Open(dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CreateStore(ctx, storeID); err != nil {
+		t.Fatal(err)
+	}
+	for f := 0; f < 3; f++ {
+		if _, err := e.Import(ctx, storeID, fmt.Sprintf("file-%d", f), crashBatch(f*100, (f+1)*100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Exit(0)
+}
