@@ -298,6 +298,9 @@ func (s *Server) updateEventDataStore(tx *journal.Tx, req *request, in *ctapi.Up
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseOngoingImport(tx, st); err != nil {
+		return nil, err
+	}
 	if in.Name == nil && in.AdvancedEventSelectors == nil && in.MultiRegionEnabled == nil && in.OrganizationEnabled == nil &&
 		in.RetentionPeriod == nil && in.TerminationProtectionEnabled == nil && in.KmsKeyId == nil && in.BillingMode == nil {
 		return nil, opentrail.Errorf(opentrail.CodeInvalidParameter, "UpdateEventDataStore needs at least one setting to change besides EventDataStore.")
@@ -369,6 +372,9 @@ func (s *Server) updateEventDataStore(tx *journal.Tx, req *request, in *ctapi.Up
 func (s *Server) deleteEventDataStore(tx *journal.Tx, req *request, in *ctapi.DeleteEventDataStoreRequest) (any, error) {
 	st, err := s.activeStore(context.Background(), tx, req, deref(in.EventDataStore))
 	if err != nil {
+		return nil, err
+	}
+	if err := refuseOngoingImport(tx, st); err != nil {
 		return nil, err
 	}
 	if st.TerminationProtection {

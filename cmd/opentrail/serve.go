@@ -319,10 +319,16 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(7)
+	// Lake imports read log files from the bucket backend (lakeingest.Importer).
+	imports := lakeingest.NewImporter(lakeingest.ImporterOptions{DB: m.db, Lake: m.lake, Buckets: trailStore, Logger: log})
+	m.wg.Add(8)
 	go func() {
 		defer m.wg.Done()
 		lakeIngest.Run(bg)
+	}()
+	go func() {
+		defer m.wg.Done()
+		imports.Run(bg)
 	}()
 	go func() {
 		defer m.wg.Done()
