@@ -101,7 +101,7 @@ func TestREADMEQuickStart(t *testing.T) {
 	}
 	transcript := out.String()
 	// What a reader is told to expect.
-	for _, want := range []string{"CreateChannel", "alice", "Login", "AWSLogs/", "IsLogging", "digest files valid", ":key/", "FINISHED", "CreateEventDataStore"} {
+	for _, want := range []string{"CreateChannel", "alice", "Login", "AWSLogs/", "IsLogging", "digest files valid", ":key/", "FINISHED", "CreateEventDataStore", "\"COMPLETED\""} {
 		if !strings.Contains(transcript, want) {
 			t.Errorf("the quick start's output lacks %q:\n%s", want, transcript)
 		}
