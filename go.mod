@@ -20,6 +20,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/klauspost/compress v1.20.3
 	github.com/mattn/go-sqlite3 v1.14.53
+	golang.org/x/net v0.49.0
 )
 
 require (

@@ -37,6 +37,11 @@ if ! command -v chromium >/dev/null 2>&1; then
 	apt_install chromium
 fi
 command -v chromium
+if ! command -v firefox-esr >/dev/null 2>&1 && ! command -v firefox >/dev/null 2>&1; then
+	echo "installing Debian's firefox-esr (the console's Firefox test)"
+	apt_install firefox-esr
+fi
+command -v firefox-esr || command -v firefox
 
 log "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
