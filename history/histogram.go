@@ -533,29 +533,16 @@ func (x *Index) countSummaries(c *counter, week, hscope int64, all, attrs []Attr
 		}
 		defer base.Close()
 	}
-	rest := make([][]byte, 0, len(attrs))
-	for _, a := range attrs[min(1, len(attrs)):] {
-		rest = append(rest, appendPrefix(nil, week, hscope, attrCodes[a.Key], journal.HashValue(a.Value)))
-	}
+	rest := otherAttrPrefixes(week, hscope, attrs)
 	start := binary.BigEndian.AppendUint64(bytes.Clone(prefix), ^uint64(max(hi, 0)))
 	for ok := it.SeekGE(start); ok; ok = it.Next() {
 		t, seq := decodeTail(it.Key())
 		if t < lo {
 			break
 		}
-		match := true
-		for _, p := range rest {
-			k := binary.BigEndian.AppendUint64(bytes.Clone(p), ^uint64(t))
-			k = binary.BigEndian.AppendUint64(k, ^uint64(seq))
-			_, closer, err := x.pdb.Get(k)
-			if errors.Is(err, pebble.ErrNotFound) {
-				match = false
-				break
-			}
-			if err != nil {
-				return err
-			}
-			closer.Close()
+		match, err := x.hasAll(rest, t, seq)
+		if err != nil {
+			return err
 		}
 		if !match {
 			continue

@@ -173,29 +173,16 @@ func (x *Index) lookupWeek(week, hscope int64, attrs []Attr, lo, hi int64, after
 		}
 		defer base.Close()
 	}
-	rest := make([][]byte, 0, len(attrs))
-	for _, a := range attrs[min(1, len(attrs)):] {
-		rest = append(rest, appendPrefix(nil, week, hscope, attrCodes[a.Key], journal.HashValue(a.Value)))
-	}
+	rest := otherAttrPrefixes(week, hscope, attrs)
 	var out []hit
 	for ok := it.SeekGE(start); ok && len(out) < limit; ok = it.Next() {
 		t, seq := decodeTail(it.Key())
 		if t < lo {
 			break
 		}
-		match := true
-		for _, p := range rest {
-			k := binary.BigEndian.AppendUint64(bytes.Clone(p), ^uint64(t))
-			k = binary.BigEndian.AppendUint64(k, ^uint64(seq))
-			_, closer, err := x.pdb.Get(k)
-			if errors.Is(err, pebble.ErrNotFound) {
-				match = false
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("look up events: %w", err)
-			}
-			closer.Close()
+		match, err := x.hasAll(rest, t, seq)
+		if err != nil {
+			return nil, fmt.Errorf("look up events: %w", err)
 		}
 		if !match {
 			continue
@@ -239,4 +226,32 @@ func (x *Index) Scan(ctx context.Context, q Query, fn func(Found) error) error {
 		}
 		q.After = next
 	}
+}
+
+// otherAttrPrefixes are the index prefixes of the lookup attributes after
+// the first (the one a lookup iterates over).
+func otherAttrPrefixes(week, hscope int64, attrs []Attr) [][]byte {
+	rest := make([][]byte, 0, len(attrs))
+	for _, a := range attrs[min(1, len(attrs)):] {
+		rest = append(rest, appendPrefix(nil, week, hscope, attrCodes[a.Key], journal.HashValue(a.Value)))
+	}
+	return rest
+}
+
+// hasAll reports whether the event at (t, seq) has an index entry under
+// each of prefixes.
+func (x *Index) hasAll(prefixes [][]byte, t, seq int64) (bool, error) {
+	for _, p := range prefixes {
+		k := binary.BigEndian.AppendUint64(bytes.Clone(p), ^uint64(t))
+		k = binary.BigEndian.AppendUint64(k, ^uint64(seq))
+		_, closer, err := x.pdb.Get(k)
+		if errors.Is(err, pebble.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		closer.Close()
+	}
+	return true, nil
 }

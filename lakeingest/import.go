@@ -2,9 +2,7 @@ package lakeingest
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -134,28 +132,12 @@ func PutImport(tx *journal.Tx, im *Import) error {
 
 // TxImport reads an import in the transaction; nil when there is none.
 func TxImport(tx *journal.Tx, id string) (*Import, error) {
-	var config string
-	err := tx.QueryRow(`SELECT config FROM lake_imports WHERE id = ?`, id).Scan(&config)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read import: %w", err)
-	}
-	return decodeImport(config)
+	return scanConfig(tx.QueryRow(`SELECT config FROM lake_imports WHERE id = ?`, id), "import", decodeImport)
 }
 
 // GetImport reads a committed import; nil when there is none.
 func GetImport(ctx context.Context, db *journal.DB, id string) (*Import, error) {
-	var config string
-	err := db.Reader().QueryRowContext(ctx, `SELECT config FROM lake_imports WHERE id = ?`, id).Scan(&config)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read import: %w", err)
-	}
-	return decodeImport(config)
+	return scanConfig(db.Reader().QueryRowContext(ctx, `SELECT config FROM lake_imports WHERE id = ?`, id), "import", decodeImport)
 }
 
 // Imports lists an account's imports in a region, newest first.
@@ -193,15 +175,7 @@ func StoreImport(tx *journal.Tx, id string) (*Import, error) {
 }
 
 func ongoing(tx *journal.Tx, where string, arg string) (*Import, error) {
-	var config string
-	err := tx.QueryRow(`SELECT config FROM lake_imports WHERE `+where+` AND status IN ('INITIALIZING', 'IN_PROGRESS') LIMIT 1`, arg).Scan(&config)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read imports: %w", err)
-	}
-	return decodeImport(config)
+	return scanConfig(tx.QueryRow(`SELECT config FROM lake_imports WHERE `+where+` AND status IN ('INITIALIZING', 'IN_PROGRESS') LIMIT 1`, arg), "imports", decodeImport)
 }
 
 // activeImports lists the IDs of the imports initializing or in progress.

@@ -219,28 +219,26 @@ func addVersion(tx *journal.Tx, id string, seq int64, config string) error {
 
 // TxStore reads a store in the transaction; nil when there is none.
 func TxStore(tx *journal.Tx, id string) (*Store, error) {
-	var config string
-	err := tx.QueryRow(`SELECT config FROM lake_eds WHERE id = ?`, id).Scan(&config)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read event data store: %w", err)
-	}
-	return decodeStore(config)
+	return scanConfig(tx.QueryRow(`SELECT config FROM lake_eds WHERE id = ?`, id), "event data store", decodeStore)
 }
 
 // GetStore reads a committed store; nil when there is none.
 func GetStore(ctx context.Context, db *journal.DB, id string) (*Store, error) {
+	return scanConfig(db.Reader().QueryRowContext(ctx, `SELECT config FROM lake_eds WHERE id = ?`, id), "event data store", decodeStore)
+}
+
+// scanConfig decodes the config column of a one-row result; nil when there
+// is no row.
+func scanConfig[T any](row *sql.Row, what string, decode func(string) (*T, error)) (*T, error) {
 	var config string
-	err := db.Reader().QueryRowContext(ctx, `SELECT config FROM lake_eds WHERE id = ?`, id).Scan(&config)
+	err := row.Scan(&config)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read event data store: %w", err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
-	return decodeStore(config)
+	return decode(config)
 }
 
 // TxStores lists an account's stores in a region, oldest first.

@@ -37,16 +37,22 @@ import (
 // chromium finds the browser, or skips the test (fails it under CI).
 func chromium(tb testing.TB) string {
 	tb.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+	return browserPath(tb, "Chromium is not installed (Debian: apt-get install -y chromium)", "chromium", "chromium-browser", "google-chrome")
+}
+
+// browserPath finds a browser's executable among names; without one the
+// test is skipped, or fails under CI, which must run every test.
+func browserPath(tb testing.TB, missing string, names ...string) string {
+	tb.Helper()
+	for _, name := range names {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
 	}
-	msg := "Chromium is not installed (Debian: apt-get install -y chromium)"
 	if os.Getenv("CI") != "" {
-		tb.Fatal(msg)
+		tb.Fatal(missing)
 	}
-	tb.Skip(msg)
+	tb.Skip(missing)
 	return ""
 }
 

@@ -27,17 +27,7 @@ import (
 
 func firefoxPath(tb testing.TB) string {
 	tb.Helper()
-	for _, name := range []string{"firefox-esr", "firefox"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "Firefox is not installed (Debian: apt-get install -y firefox-esr)"
-	if os.Getenv("CI") != "" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-	return ""
+	return browserPath(tb, "Firefox is not installed (Debian: apt-get install -y firefox-esr)", "firefox-esr", "firefox")
 }
 
 // firefox is one browsing context of a headless Firefox.
