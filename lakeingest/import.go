@@ -143,23 +143,7 @@ func GetImport(ctx context.Context, db *journal.DB, id string) (*Import, error) 
 // Imports lists an account's imports in a region, newest first.
 func Imports(ctx context.Context, db *journal.DB, account, region string) ([]*Import, error) {
 	rows, err := db.Reader().QueryContext(ctx, `SELECT config FROM lake_imports WHERE account = ? AND region = ? ORDER BY created DESC, id`, account, region)
-	if err != nil {
-		return nil, fmt.Errorf("list imports: %w", err)
-	}
-	defer rows.Close()
-	var out []*Import
-	for rows.Next() {
-		var config string
-		if err := rows.Scan(&config); err != nil {
-			return nil, err
-		}
-		im, err := decodeImport(config)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, im)
-	}
-	return out, rows.Err()
+	return scanConfigs(rows, err, "imports", decodeImport)
 }
 
 // OngoingImport returns an account's import that is initializing or in

@@ -164,21 +164,26 @@ func decodeStore(config string) (*Store, error) {
 }
 
 func scanStores(rows *sql.Rows, err error) ([]*Store, error) {
+	return scanConfigs(rows, err, "event data stores", decodeStore)
+}
+
+// scanConfigs decodes the config column of each row of a query's result.
+func scanConfigs[T any](rows *sql.Rows, err error, what string, decode func(string) (*T, error)) ([]*T, error) {
 	if err != nil {
-		return nil, fmt.Errorf("read event data stores: %w", err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []*Store
+	var out []*T
 	for rows.Next() {
 		var config string
 		if err := rows.Scan(&config); err != nil {
 			return nil, err
 		}
-		s, err := decodeStore(config)
+		v, err := decode(config)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
