@@ -167,6 +167,12 @@ func (s *Server) startImport(tx *journal.Tx, req *request, in *ctapi.StartImport
 	if err != nil {
 		return nil, err
 	}
+	if info.Owner != "" && info.Owner != req.principal.AccountID {
+		// With no roles to assume, reading another account's bucket would
+		// hand its logs to whoever names it.
+		return nil, opentrail.Errorf("InvalidImportSourceException",
+			"The S3 bucket %s belongs to another account: opentrail imports only from buckets of the caller's account.", bucket)
+	}
 	if info.Region != "" && info.Region != region {
 		return nil, opentrail.Errorf("InvalidImportSourceException",
 			"The S3 bucket %s is in %s, not in the S3BucketRegion given (%s).", bucket, info.Region, region)

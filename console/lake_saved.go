@@ -61,13 +61,15 @@ func (c *Console) handleSavedResults(w http.ResponseWriter, r *http.Request, s *
 		if !created.IsZero() {
 			in.StartTime = aws.Time(created.Add(-time.Minute))
 		}
-		out, err := cl.ct.ListPublicKeys(ctx, in, func(o *cloudtrail.Options) { o.Region = region })
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range out.PublicKeyList {
-			if aws.ToString(k.Fingerprint) == fingerprint {
-				return k.Value, nil
+		for p := cloudtrail.NewListPublicKeysPaginator(cl.ct, in); p.HasMorePages(); {
+			out, err := p.NextPage(ctx, func(o *cloudtrail.Options) { o.Region = region })
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range out.PublicKeyList {
+				if aws.ToString(k.Fingerprint) == fingerprint {
+					return k.Value, nil
+				}
 			}
 		}
 		return nil, fmt.Errorf("no public key of %s has fingerprint %s", region, fingerprint)

@@ -88,6 +88,9 @@ func (x *Index) Histogram(ctx context.Context, hq HistogramQuery) (*Histogram, e
 		}
 	}
 	lo, hi := x.bounds(q)
+	// No event is indexed far in the future: a later end only widens the
+	// buckets (and an end centuries away would overflow the span).
+	hi = min(hi, time.Now().Unix()+24*3600)
 	h := &Histogram{Step: Steps[0]}
 	scope, ok, err := x.db.ScopeID(ctx, q.Account, q.Region)
 	if err != nil {
@@ -120,6 +123,11 @@ func (x *Index) Histogram(ctx context.Context, hq HistogramQuery) (*Histogram, e
 	}
 	h.Start = time.Unix(start, 0).UTC().Truncate(h.Step)
 	h.Buckets = max(int(time.Unix(hi, 0).Sub(h.Start)/h.Step)+1, 1)
+	if most := 4 * hq.MaxBuckets; h.Buckets > most {
+		// A range longer than the widest step allows: chart its newest part.
+		h.Buckets = most
+		h.Start = time.Unix(hi, 0).UTC().Truncate(h.Step).Add(-time.Duration(most-1) * h.Step)
+	}
 	if !ok || lo > hi {
 		return h, nil
 	}

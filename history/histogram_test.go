@@ -216,4 +216,29 @@ func TestHistogram(t *testing.T) {
 	if _, err := x.Histogram(ctx, history.HistogramQuery{Query: q, Split: "color"}); err == nil {
 		t.Errorf("an unknown split is accepted")
 	}
+
+	// An end centuries away (any caller may send one) neither overflows
+	// nor asks for millions of buckets; the events are still all counted.
+	for _, far := range []time.Time{time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), now.Add(200 * 365 * 24 * time.Hour)} {
+		h, err := x.Histogram(ctx, history.HistogramQuery{Query: history.Query{Account: "111122223333", Region: "us-east-1", End: far},
+			Split: history.SplitSource, MaxBuckets: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Buckets < 1 || h.Buckets > 240 {
+			t.Fatalf("end %v: %d buckets of %v", far, h.Buckets, h.Step)
+		}
+		var n int64
+		for _, s := range h.Series {
+			if len(s.Counts) != h.Buckets {
+				t.Fatalf("end %v: a series of %d counts for %d buckets", far, len(s.Counts), h.Buckets)
+			}
+			for _, c := range s.Counts {
+				n += c
+			}
+		}
+		if n != int64(len(evs)) {
+			t.Errorf("end %v: %d events counted, want %d", far, n, len(evs))
+		}
+	}
 }

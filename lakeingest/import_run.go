@@ -542,7 +542,7 @@ func gunzip(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer gzipReaders.Put(zr)
-	out := bytes.NewBuffer(make([]byte, 0, 8*len(b)))
+	out := bytes.NewBuffer(make([]byte, 0, min(8*len(b), 16<<20))) // grows as needed; a hostile file cannot reserve much
 	n, err := io.Copy(out, io.LimitReader(zr, MaxLogFileSize+1))
 	if err != nil {
 		return nil, err

@@ -80,6 +80,11 @@ func ReadSignFile(ctx context.Context, get Getter, bucket, dir string) (*SignFil
 	return ParseSignFile(b)
 }
 
+// maxResultObject bounds a result file as fetched, so a replaced object
+// cannot fill the disk before its hash is found wrong (the writer cuts
+// files at DefaultMaxFileBytes of CSV, compressed).
+var maxResultObject int64 = 1 << 30
+
 // fetch reads a listed file, checks its hash and returns its bytes.
 func fetch(ctx context.Context, get Getter, bucket, dir string, f File) (*spool, error) {
 	rc, err := get(ctx, bucket, dir+f.Name)
@@ -89,7 +94,12 @@ func fetch(ctx context.Context, get Getter, bucket, dir string, f File) (*spool,
 	defer rc.Close()
 	sp := &spool{}
 	h := sha256.New()
-	if _, err := io.Copy(sp, io.TeeReader(rc, h)); err != nil {
+	n, err := io.Copy(sp, io.TeeReader(io.LimitReader(rc, maxResultObject+1), h))
+	if err == nil && n > maxResultObject {
+		sp.Close()
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes, far more than a result file holds", ErrFileHash, f.Name, maxResultObject)
+	}
+	if err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("%w: reading %s: %w", ErrMissingFile, f.Name, err)
 	}

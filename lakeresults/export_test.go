@@ -7,3 +7,11 @@ func SetSpoolMemory(n int64) (restore func()) {
 	spoolMemory = n
 	return func() { spoolMemory = old }
 }
+
+// SetMaxResultObject changes the bound on a fetched result file, and
+// returns a function that restores it.
+func SetMaxResultObject(n int64) (restore func()) {
+	old := maxResultObject
+	maxResultObject = n
+	return func() { maxResultObject = old }
+}

@@ -29,6 +29,7 @@ import (
 type bucket struct {
 	mu      sync.Mutex
 	objects map[string][]byte // "bucket/key"
+	limit   int64             // a lower bound on fetched files, when set
 }
 
 func newBucket() *bucket { return &bucket{objects: map[string][]byte{}} }
@@ -257,6 +258,16 @@ func TestDownloadRefuses(t *testing.T) {
 			k := bkt + "/" + dir + "result_2.csv.gz"
 			b.objects[k] = append(b.objects[k], 0)
 		}, is: lakeresults.ErrFileHash, message: "results were changed: result_2.csv.gz SHA-256 does not match result_sign.json", written: 1},
+		{name: "file far too large", change: func(b *bucket, files []lakeresults.File) {
+			k := bkt + "/" + dir + "result_2.csv.gz"
+			// The bound sits just above the real files; this one grows past it.
+			most := 0
+			for _, f := range files {
+				most = max(most, len(b.objects[bkt+"/"+dir+f.Name]))
+			}
+			b.limit = int64(most + 10)
+			b.objects[k] = append(b.objects[k], make([]byte, most)...)
+		}, is: lakeresults.ErrFileHash, message: "result_2.csv.gz is larger than", written: 1},
 		{name: "file missing", change: func(b *bucket, files []lakeresults.File) {
 			delete(b.objects, bkt+"/"+dir+"result_3.csv.gz")
 		}, is: lakeresults.ErrMissingFile, message: "missing file: result_3.csv.gz is listed in result_sign.json", written: 2},
@@ -314,8 +325,13 @@ func TestDownloadRefuses(t *testing.T) {
 		if key == nil {
 			key = keyOf(signer())
 		}
+		restore := func() {}
+		if b.limit > 0 {
+			restore = lakeresults.SetMaxResultObject(b.limit)
+		}
 		var out bytes.Buffer
 		err := lakeresults.Download(ctx, b.get, key, bkt, dir, &out)
+		restore()
 		if err == nil || (c.is != nil && !errors.Is(err, c.is)) || !strings.Contains(err.Error(), c.message) {
 			t.Errorf("%s: %v, want %v containing %q", c.name, err, c.is, c.message)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/uuid"
 	"github.com/opentrail/opentrail"
+	"github.com/opentrail/opentrail/blob"
 )
 
 // importRole is the S3BucketAccessRoleArn of the tests' imports:
@@ -465,12 +466,21 @@ func TestLakeImportFromBucket(t *testing.T) {
 	if _, err := ct.DeleteEventDataStore(ctx, &cloudtrail.DeleteEventDataStoreInput{EventDataStore: aws.String(deletedARN)}); err != nil {
 		t.Fatal(err)
 	}
+	// A bucket of another account, made directly in the bucket store.
+	buckets, err := blob.NewDir(filepath.Join(ts.DataDir, "buckets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := buckets.CreateBucket(ctx, "someone-elses-logs", "444455556666", "us-east-1"); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		in   *cloudtrail.StartImportInput
 		code string
 	}{
 		{"no bucket", importInput(storeARN, "s3://no-such-bucket/", nil, nil), "InvalidImportSourceException"},
+		{"another account's bucket", importInput(storeARN, "s3://someone-elses-logs/", nil, nil), "InvalidImportSourceException"},
 		{"bad uri", importInput(storeARN, "https://trail-logs/", nil, nil), "InvalidImportSourceException"},
 		{"bad bucket name", importInput(storeARN, "s3://Trail_Logs/", nil, nil), "InvalidImportSourceException"},
 		{"no store", importInput(strings.Replace(storeARN, storeID[:8], "00000000", 1), "s3://trail-logs/", nil, nil), "EventDataStoreNotFoundException"},
