@@ -96,7 +96,7 @@ func mustStartVersityGW(tb testing.TB) *s3.Client {
 func TestS3(t *testing.T) {
 	client := mustStartVersityGW(t)
 	store := blob.NewS3(client, "us-east-1")
-	blobtest.Run(t, func(t *testing.T) blob.Store { return store }, blobtest.Options{IgnoresSSE: true})
+	blobtest.Run(t, func(t *testing.T) blob.Store { return store }, blobtest.Options{IgnoresSSE: true, SeparateAttributes: true})
 }
 
 // TestS3Errors checks the mapping of service errors that the suite cannot
