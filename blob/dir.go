@@ -675,6 +675,9 @@ func readEntries(dir *os.Root, sub, keyPrefix string, out []dirEntry) ([]dirEntr
 	}
 	names, err := f.Readdirnames(-1)
 	f.Close()
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil // removed between opening and reading: empty too
+	}
 	if err != nil {
 		return out, err
 	}
