@@ -1,11 +1,11 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -311,19 +311,6 @@ func ResultsPrefix(prefix, account, queryID string, created time.Time) string {
 	return lakeresults.Dir(prefix, account, queryID, created)
 }
 
-// ResultFileBytesEnv, when set to a positive number, bounds the CSV bytes of
-// each saved result file instead of lakeresults.DefaultMaxFileBytes (tests
-// use it to get several files from small results).
-const ResultFileBytesEnv = "OPENTRAIL_LAKE_RESULT_FILE_BYTES"
-
-func resultFileBytes() int64 {
-	n, err := strconv.ParseInt(os.Getenv(ResultFileBytesEnv), 10, 64)
-	if err != nil || n <= 0 {
-		return lakeresults.DefaultMaxFileBytes
-	}
-	return n
-}
-
 // saveResults writes the results as result_<n>.csv.gz files (package
 // lakeresults) and signs them in result_sign.json; it returns the
 // DeliveryStatus.
@@ -332,7 +319,7 @@ func (s *Server) saveResults(ctx context.Context, log *slog.Logger, q *lakeinges
 	put := func(ctx context.Context, bucket, key string, body []byte, contentType string) error {
 		return s.cfg.QueryResults.PutObject(ctx, bucket, key, body, contentType)
 	}
-	w := lakeresults.NewWriter(ctx, put, bucket, dir, resultFileBytes())
+	w := lakeresults.NewWriter(ctx, put, bucket, dir, cmp.Or(s.cfg.ResultFileBytes, lakeresults.DefaultMaxFileBytes))
 	err := s.cfg.Lake.WriteCSV(ctx, q.ID, w)
 	if werr := w.Err(); werr != nil {
 		err = werr // the bucket's own error (ErrNoSuchBucket), however the lake wrapped it

@@ -79,6 +79,9 @@ type Config struct {
 	// QueryResults receives saved query results; ResultSigner signs them.
 	QueryResults QueryResults
 	ResultSigner ResultSigner
+	// ResultFileBytes bounds the CSV bytes of each saved result file
+	// (default lakeresults.DefaultMaxFileBytes; tests lower it).
+	ResultFileBytes int64
 }
 
 // Server serves the AWS APIs.

@@ -419,8 +419,9 @@ func (s *Service) disableKey(c *call) (any, error) {
 	})
 }
 
-// setState serves EnableKey and DisableKey.
-func (s *Service) setState(c *call, next func(*keyRow) (string, error)) (any, error) {
+// authorizedKey decodes a request that names one existing key by KeyId,
+// records it, and authorizes the call on that key.
+func (s *Service) authorizedKey(c *call) (*keyRow, error) {
 	var in keyIDInput
 	if err := c.decode(&in); err != nil {
 		return nil, err
@@ -431,6 +432,15 @@ func (s *Service) setState(c *call, next func(*keyRow) (string, error)) (any, er
 		return nil, err
 	}
 	if err := s.authz(c, k, nil); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// setState serves EnableKey and DisableKey.
+func (s *Service) setState(c *call, next func(*keyRow) (string, error)) (any, error) {
+	k, err := s.authorizedKey(c)
+	if err != nil {
 		return nil, err
 	}
 	err = c.commit(func(tx *journal.Tx) error {
@@ -507,16 +517,8 @@ func (s *Service) scheduleKeyDeletion(c *call) (any, error) {
 }
 
 func (s *Service) cancelKeyDeletion(c *call) (any, error) {
-	var in keyIDInput
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	c.params.addNonEmpty("keyId", in.KeyId)
-	k, err := s.key(c, "keyId", in.KeyId, false)
+	k, err := s.authorizedKey(c)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authz(c, k, nil); err != nil {
 		return nil, err
 	}
 	err = c.commit(func(tx *journal.Tx) error {

@@ -117,12 +117,19 @@ func TestAppendCrashSafety(t *testing.T) {
 	if err := e2.Append(ctx, storeID, 400, batch(300, 400)); err != nil {
 		t.Fatal(err)
 	}
-	_, rows := mustQuery(t, e2, `SELECT count(*), count(DISTINCT eventid) FROM `+storeID)
-	if rows[0][0] != "400" || rows[0][1] != "400" {
-		t.Errorf("after crash and resume: %v events (%v distinct), want 400", rows[0][0], rows[0][1])
+	checkEventsOnce(t, e2, 400, "after crash and resume")
+}
+
+// checkEventsOnce checks that the test store holds want events, each once,
+// and that its statistics say so.
+func checkEventsOnce(t *testing.T, e *lake.Engine, want int, when string) {
+	t.Helper()
+	_, rows := mustQuery(t, e, `SELECT count(*), count(DISTINCT eventid) FROM `+storeID)
+	if w := fmt.Sprint(want); rows[0][0] != w || rows[0][1] != w {
+		t.Errorf("%s: %v events (%v distinct), want %d", when, rows[0][0], rows[0][1], want)
 	}
-	if st, _ := e2.Stats(ctx, storeID); st.Events != 400 {
-		t.Errorf("Stats.Events = %d, want 400", st.Events)
+	if st, _ := e.Stats(context.Background(), storeID); st.Events != int64(want) {
+		t.Errorf("%s: Stats.Events = %d, want %d", when, st.Events, want)
 	}
 }
 

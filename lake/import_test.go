@@ -129,13 +129,7 @@ func TestImportConcurrentWithAppend(t *testing.T) {
 		}
 	}
 	total := files*perFile + batches*perBatch
-	_, rows := mustQuery(t, e, `SELECT count(*), count(DISTINCT eventid) FROM `+storeID)
-	if want := fmt.Sprint(total); rows[0][0] != want || rows[0][1] != want {
-		t.Errorf("store holds %v events (%v distinct), want %d", rows[0][0], rows[0][1], total)
-	}
-	if st, _ := e.Stats(ctx, storeID); st.Events != int64(total) {
-		t.Errorf("Stats.Events = %d, want %d", st.Events, total)
-	}
+	checkEventsOnce(t, e, total, "after concurrent imports and appends")
 	if cp, _ := e.Checkpoint(ctx, storeID); cp != batches {
 		t.Errorf("Checkpoint = %d, want %d", cp, batches)
 	}
@@ -163,13 +157,7 @@ func TestImportCrashSafety(t *testing.T) {
 			t.Errorf("re-Import(%s) after crash: %v", src, err)
 		}
 	}
-	_, rows := mustQuery(t, e, `SELECT count(*), count(DISTINCT eventid) FROM `+storeID)
-	if rows[0][0] != "300" || rows[0][1] != "300" {
-		t.Errorf("after crash: %v events (%v distinct), want 300", rows[0][0], rows[0][1])
-	}
-	if st, _ := e.Stats(ctx, storeID); st.Events != 300 {
-		t.Errorf("Stats.Events = %d, want 300", st.Events)
-	}
+	checkEventsOnce(t, e, 300, "after crash")
 }
 
 // TestImportCrashHelper is the child process of TestImportCrashSafety.

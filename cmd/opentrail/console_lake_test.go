@@ -111,10 +111,7 @@ func TestConsoleLake(t *testing.T) {
 		}
 		return n == 100
 	})
-	mustBucket(t, s3c, "lake-results", false)
-	if _, err := s3c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("lake-results"), Policy: aws.String(lakeBucketPolicy("lake-results", testAccount))}); err != nil {
-		t.Fatal(err)
-	}
+	mustResultsBucket(t, s3c, "lake-results")
 
 	tb := mustTab(t)
 	tb.signIn(t, ts)

@@ -440,6 +440,16 @@ func TestLakeChannel(t *testing.T) {
 	}
 }
 
+// mustResultsBucket creates a bucket with the policy AWS documents for saved
+// query results.
+func mustResultsBucket(tb testing.TB, s3c *s3.Client, bucket string) {
+	tb.Helper()
+	mustBucket(tb, s3c, bucket, false)
+	if _, err := s3c.PutBucketPolicy(context.Background(), &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(lakeBucketPolicy(bucket, testAccount))}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // lakeBucketPolicy is the bucket policy AWS documents for saved query results.
 func lakeBucketPolicy(bucket, account string) string {
 	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[
@@ -456,11 +466,8 @@ func TestLakeSavedResults(t *testing.T) {
 	ctx := context.Background()
 	ct, s3c := ts.cloudtrail("us-east-1"), ts.s3("us-east-1")
 	_, id := mustStore(t, ct, &cloudtrail.CreateEventDataStoreInput{Name: aws.String("main")})
-	mustBucket(t, s3c, "results", false)
+	mustResultsBucket(t, s3c, "results")
 	mustBucket(t, s3c, "nopolicy", false)
-	if _, err := s3c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("results"), Policy: aws.String(lakeBucketPolicy("results", testAccount))}); err != nil {
-		t.Fatal(err)
-	}
 	for range 5 {
 		ct.ListTrails(ctx, &cloudtrail.ListTrailsInput{})
 	}

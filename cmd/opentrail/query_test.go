@@ -25,7 +25,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/opentrail/opentrail/api"
 )
 
 // runQueryCommand runs `opentrail query ARGS` (as main does, in this
@@ -200,8 +199,7 @@ func verifySaved(tb testing.TB, ct *cloudtrail.Client, s3c *s3.Client, bucket, d
 }
 
 func TestQueryDownload(t *testing.T) {
-	t.Setenv(api.ResultFileBytesEnv, "600") // several result files from a few dozen rows
-	ts := mustRunMain(t)
+	ts := mustRunMain(t, func(m *Main) { m.resultFileBytes = 600 }) // several result files from a few dozen rows
 	ctx := context.Background()
 	ct, s3c, data := ts.cloudtrail("us-east-1"), ts.s3("us-east-1"), ts.cloudtraildata("us-east-1")
 	storeARN, storeID := mustStore(t, ct, &cloudtrail.CreateEventDataStoreInput{Name: aws.String("apps"),
@@ -218,11 +216,8 @@ func TestQueryDownload(t *testing.T) {
 	waitUntil(t, 15*time.Second, "the events are in the store", func() bool {
 		return counts(t, ct, fmt.Sprintf(`SELECT eventData.eventName, count(*) FROM %s GROUP BY 1`, storeID))["Op0"] == 20
 	})
-	mustBucket(t, s3c, "results", false)
+	mustResultsBucket(t, s3c, "results")
 	mustBucket(t, s3c, "copy", false)
-	if _, err := s3c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("results"), Policy: aws.String(lakeBucketPolicy("results", testAccount))}); err != nil {
-		t.Fatal(err)
-	}
 
 	stmt := fmt.Sprintf(`SELECT eventID, eventData.eventName AS name, eventData.userIdentity.principalId AS who FROM %s ORDER BY eventID`, storeID)
 	qid, d := startSaved(t, ct, stmt, "s3://results/saved/lake")
@@ -337,10 +332,7 @@ func TestQueryDownloadOneFile(t *testing.T) {
 	ctx := context.Background()
 	ct, s3c := ts.cloudtrail("us-east-1"), ts.s3("us-east-1")
 	_, id := mustStore(t, ct, &cloudtrail.CreateEventDataStoreInput{Name: aws.String("main")})
-	mustBucket(t, s3c, "results", false)
-	if _, err := s3c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("results"), Policy: aws.String(lakeBucketPolicy("results", testAccount))}); err != nil {
-		t.Fatal(err)
-	}
+	mustResultsBucket(t, s3c, "results")
 	for range 4 {
 		ct.ListTrails(ctx, &cloudtrail.ListTrailsInput{})
 	}

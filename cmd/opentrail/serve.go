@@ -89,11 +89,14 @@ type Main struct {
 	lake        *lake.Engine // CloudTrail Lake's event data stores (lake.go)
 	api         *api.Server
 	keysNow     func() time.Time // the signing keys' clock (tests: key rotation); nil: time.Now
-	server      *http.Server
-	listener    net.Listener
-	lock        *os.File
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
+	// resultFileBytes bounds saved Lake result files (tests: several files
+	// from small results); 0: lakeresults' default.
+	resultFileBytes int64
+	server          *http.Server
+	listener        net.Listener
+	lock            *os.File
+	cancel          context.CancelFunc
+	wg              sync.WaitGroup
 
 	// Account and RootKey are the identity set up by Run.
 	Account      string
@@ -301,10 +304,11 @@ func (m *Main) Run(ctx context.Context) error {
 		Unauthenticated: func(w http.ResponseWriter, r *http.Request) bool {
 			return m.sns.ServeUnauthenticated(w, r) || webConsole.ServeUnauthenticated(w, r)
 		},
-		Lake:         m.lake,
-		QueryTimeout: m.QueryTimeout,
-		QueryResults: queryResults{trailStore},
-		ResultSigner: m.signingKeys,
+		Lake:            m.lake,
+		QueryTimeout:    m.QueryTimeout,
+		QueryResults:    queryResults{trailStore},
+		ResultFileBytes: m.resultFileBytes,
+		ResultSigner:    m.signingKeys,
 	})
 	m.api = handler
 	// The web console at /console/, acting through the API (package console).
