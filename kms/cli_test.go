@@ -1,47 +1,21 @@
 package kms_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/opentrail/opentrail/internal/clitest"
 )
 
 // awsCLI runs the AWS CLI against the harness as the owner account and
 // decodes its JSON output into out (when not nil).
 func awsCLI(tb testing.TB, h *harness, out any, args ...string) string {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "aws", append([]string{"--endpoint-url", h.srv.URL, "--output", "json"}, args...)...)
-	dir := tb.TempDir()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env,
-		"AWS_ACCESS_KEY_ID="+keyOwner, "AWS_SECRET_ACCESS_KEY=secret", "AWS_DEFAULT_REGION="+region,
-		"AWS_CONFIG_FILE="+filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		tb.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	if out != nil {
-		if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
-			tb.Fatalf("aws %s: %v: %s", strings.Join(args, " "), err, stdout.String())
-		}
-	}
-	return stdout.String()
+	return clitest.JSON(tb, h.srv.URL, keyOwner, "secret", region, out, args...)
 }
 
 func TestCLI(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opentrail/opentrail/internal/clitest"
 	"github.com/opentrail/opentrail/sigv4"
 )
 
@@ -58,15 +59,7 @@ func (a *awsCLI) run(args ...string) (stdout, stderr string, err error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, a.bin, append([]string{"--endpoint-url", a.url}, args...)...)
 	cmd.Dir = a.dir
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env,
-		"AWS_ACCESS_KEY_ID="+rootKey, "AWS_SECRET_ACCESS_KEY="+secret,
-		"AWS_CONFIG_FILE="+a.config, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(a.dir, "no-credentials"),
-		"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=", "AWS_DEFAULT_OUTPUT=json")
+	cmd.Env = append(clitest.Env(a.dir, rootKey, secret, "us-east-1"), "AWS_DEFAULT_OUTPUT=json") // config: a.config
 	cmd.Env = append(cmd.Env, a.env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
