@@ -290,20 +290,37 @@ func quietStore(tb testing.TB, ct *cloudtrail.Client, name string, retention int
 // waitImport polls GetImport until the import ends.
 func waitImport(tb testing.TB, ct *cloudtrail.Client, id string, d time.Duration) *cloudtrail.GetImportOutput {
 	tb.Helper()
+	return pollImport(tb, ct, id, d, "it ends", importEnded)
+}
+
+func importEnded(out *cloudtrail.GetImportOutput) bool {
+	switch out.ImportStatus {
+	case types.ImportStatusCompleted, types.ImportStatusFailed, types.ImportStatusStopped:
+		return true
+	}
+	return false
+}
+
+// pollImport polls GetImport until until holds, and fails if the import
+// ends first or d passes.
+func pollImport(tb testing.TB, ct *cloudtrail.Client, id string, d time.Duration, what string, until func(*cloudtrail.GetImportOutput) bool) *cloudtrail.GetImportOutput {
+	tb.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		out, err := ct.GetImport(context.Background(), &cloudtrail.GetImportInput{ImportId: aws.String(id)})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		switch out.ImportStatus {
-		case types.ImportStatusCompleted, types.ImportStatusFailed, types.ImportStatusStopped:
+		if until(out) {
 			return out
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("import %s still %s after %s: %+v", id, out.ImportStatus, d, *out.ImportStatistics)
+		if importEnded(out) {
+			tb.Fatalf("import %s ended %s before %s", id, out.ImportStatus, what)
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(deadline) {
+			tb.Fatalf("import %s still %s after %s, waiting until %s: %+v", id, out.ImportStatus, d, what, *out.ImportStatistics)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -775,7 +792,6 @@ func TestLakeImportCrash(t *testing.T) {
 	dataDir := t.TempDir()
 	srv := spawn(t, dataDir, "--lake-memory-limit", "1GB", "--log-level", "warn")
 	ts := srv.server()
-	ctx := context.Background()
 	ct, s3c := ts.cloudtrail("us-east-1"), ts.s3("us-east-1")
 	const perFile = 100
 	objs := genObjects(t, 100, perFile)
@@ -783,24 +799,10 @@ func TestLakeImportCrash(t *testing.T) {
 	storeARN, storeID := quietStore(t, ct, "crash", 366)
 	id := aws.ToString(startImport(t, ct, storeARN, "s3://crash-logs/", nil, nil).ImportId)
 	// Kill it as soon as it has recorded progress, before it ends.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out, err := ct.GetImport(ctx, &cloudtrail.GetImportInput{ImportId: aws.String(id)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out.ImportStatus != types.ImportStatusInitializing && out.ImportStatus != types.ImportStatusInProgress {
-			t.Fatalf("import ended (%s) before the kill", out.ImportStatus)
-		}
-		if aws.ToInt64(out.ImportStatistics.FilesCompleted) > 0 {
-			t.Logf("killing the server after %d files", aws.ToInt64(out.ImportStatistics.FilesCompleted))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no progress")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	out := pollImport(t, ct, id, time.Minute, "the kill", func(out *cloudtrail.GetImportOutput) bool {
+		return aws.ToInt64(out.ImportStatistics.FilesCompleted) > 0
+	})
+	t.Logf("killing the server after %d files", aws.ToInt64(out.ImportStatistics.FilesCompleted))
 	srv.kill(t)
 	srv = spawn(t, dataDir, "--lake-memory-limit", "1GB", "--log-level", "warn")
 	defer srv.stop(t)
@@ -889,20 +891,9 @@ func TestLakeImportResumesAfterRestart(t *testing.T) {
 	putObjects(t, s3c, "restart-logs", objs)
 	storeARN, storeID := quietStore(t, ct, "restart", 366)
 	id := aws.ToString(startImport(t, ct, storeARN, "s3://restart-logs/", nil, nil).ImportId)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out, err := ct.GetImport(ctx, &cloudtrail.GetImportInput{ImportId: aws.String(id)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out.ImportStatus == types.ImportStatusInProgress {
-			break
-		}
-		if out.ImportStatus != types.ImportStatusInitializing || time.Now().After(deadline) {
-			t.Fatalf("import %s before the restart", out.ImportStatus)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pollImport(t, ct, id, time.Minute, "the restart", func(out *cloudtrail.GetImportOutput) bool {
+		return out.ImportStatus == types.ImportStatusInProgress
+	})
 	if err := ts.m.Close(); err != nil {
 		t.Fatal(err)
 	}
