@@ -252,8 +252,8 @@ func (e *Engine) Append(ctx context.Context, id string, upTo int64, events [][]b
 	if upTo <= seq {
 		return nil
 	}
-	_, err = e.insert(ctx, conn, id, events, func(tx *sql.Tx, added, size int64) error {
-		_, err := tx.ExecContext(ctx, `UPDATE lake_stores SET seq = ?, events = events + ?, bytes = bytes + ? WHERE id = ? AND seq = ?`, upTo, added, size, id, seq)
+	_, err = e.insert(ctx, conn, id, events, func(tx *sql.Conn, b batch) error {
+		_, err := tx.ExecContext(ctx, `UPDATE lake_stores SET seq = ?, events = events + ?, bytes = bytes + ? WHERE id = ? AND seq = ?`, upTo, b.added, b.size, id, seq)
 		return err
 	})
 	if err != nil {
@@ -265,27 +265,93 @@ func (e *Engine) Append(ctx context.Context, id string, upTo int64, events [][]b
 // insert stores the JSON objects among events in store id and runs
 // bookkeeping (given the rows added and their JSON size) in the same
 // transaction, which it then commits. The caller holds the store's lock.
-func (e *Engine) insert(ctx context.Context, conn *sql.Conn, id string, events [][]byte, bookkeeping func(tx *sql.Tx, added, size int64) error) (int64, error) {
+//
+// Records the extractor reads are appended as rows straight into the data
+// table; the others are staged and converted by DuckDB (insertPhysical).
+// Both happen in one transaction, begun on conn by hand because DuckDB's
+// appender writes through the connection's current transaction.
+func (e *Engine) insert(ctx context.Context, conn *sql.Conn, id string, events [][]byte, bookkeeping func(conn *sql.Conn, b batch) error) (added int64, err error) {
+	if _, err := conn.ExecContext(ctx, `BEGIN TRANSACTION`); err != nil {
+		return 0, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
+		}
+	}()
+	var b batch
+	var rest [][]byte
+	err = conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", dataTableName(id))
+		if err != nil {
+			return err
+		}
+		// One goroutine reads records while this one appends rows.
+		chunks := make(chan extracted, 4)
+		stop := make(chan struct{})
+		defer close(stop)
+		go extractAll(events, chunks, stop)
+		for c := range chunks {
+			b.size += c.size
+			b.skipped = append(b.skipped, c.skipped...)
+			rest = append(rest, c.rest...)
+			for _, row := range c.rows {
+				if err := a.AppendRow(row...); err != nil {
+					a.Close()
+					return err
+				}
+			}
+			added += int64(len(c.rows))
+		}
+		return a.Close()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("append rows: %w", err)
+	}
+	if len(rest) > 0 {
+		n, err := e.insertThroughDuckDB(ctx, conn, id, rest)
+		if err != nil {
+			return 0, err
+		}
+		added += n
+	}
+	b.added = added
+	if err := bookkeeping(conn, b); err != nil {
+		return 0, err
+	}
+	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
+		return 0, err
+	}
+	committed = true
+	return added, nil
+}
+
+// batch is what insert stored: the rows added, the JSON size of their
+// records, and the indexes of the elements it skipped (not JSON objects).
+type batch struct {
+	added, size int64
+	skipped     []int
+}
+
+// insertThroughDuckDB converts records with DuckDB's json_transform and
+// inserts them into store id, in the transaction open on conn.
+func (e *Engine) insertThroughDuckDB(ctx context.Context, conn *sql.Conn, id string, events [][]byte) (int64, error) {
 	// Stage the raw records through DuckDB's appender (a connection-local
 	// temporary table: it never reaches the database file), then convert
-	// and insert them together with the bookkeeping in one transaction.
-	// The table is dropped after use, not emptied: DuckDB keeps deleted
-	// rows of a temporary table, and every later batch would scan them.
+	// and insert them. The table is dropped after use, not emptied: DuckDB
+	// keeps deleted rows of a temporary table, and every later batch would
+	// scan them.
 	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE staging (raw VARCHAR)`); err != nil {
 		return 0, err
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS staging`)
-	var size int64
 	err := conn.Raw(func(dc any) error {
 		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "staging")
 		if err != nil {
 			return err
 		}
 		for _, ev := range events {
-			if !isObject(ev) {
-				continue
-			}
-			size += int64(len(ev))
 			if err := a.AppendRow(string(ev)); err != nil {
 				a.Close()
 				return err
@@ -296,23 +362,11 @@ func (e *Engine) insert(ctx context.Context, conn *sql.Conn, id string, events [
 	if err != nil {
 		return 0, fmt.Errorf("stage: %w", err)
 	}
-	tx, err := conn.BeginTx(ctx, nil)
+	res, err := conn.ExecContext(ctx, insertPhysical(id, "staging"))
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, insertPhysical(id, "staging"))
-	if err != nil {
-		return 0, err
-	}
-	added, _ := res.RowsAffected()
-	if err := bookkeeping(tx, added, size); err != nil {
-		return 0, err
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, err
-	}
-	return added, nil
+	return res.RowsAffected()
 }
 
 // isObject reports whether b is one valid JSON object: records are, and a
@@ -382,7 +436,7 @@ func (e *Engine) Expire(ctx context.Context, id string, before time.Time) (int64
 	defer tx.Rollback()
 	var size sql.NullInt64
 	cut := before.UTC().Format("2006-01-02 15:04:05.999999")
-	if err := tx.QueryRowContext(ctx, `SELECT sum(strlen(eventjson)) FROM `+dataTable(id)+` WHERE eventtime < CAST(? AS TIMESTAMP)`, cut).Scan(&size); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT sum(strlen(eventjson)) FROM `+storeTable(id)+` WHERE eventtime < CAST(? AS TIMESTAMP)`, cut).Scan(&size); err != nil {
 		return 0, fmt.Errorf("expire %s: %w", id, err)
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM `+dataTable(id)+` WHERE eventtime < CAST(? AS TIMESTAMP)`, cut)

@@ -181,3 +181,51 @@ func TestImportCrashHelper(t *testing.T) {
 	}
 	os.Exit(0)
 }
+
+// TestImportBatch imports several sources in one transaction: each is
+// counted on its own, a source already imported or given twice is added
+// once, and elements that are not objects are skipped in the right source.
+func TestImportBatch(t *testing.T) {
+	e := mustOpen(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := e.ImportBatch(ctx, storeID, []lake.ImportSource{{Source: "a"}}); !errors.Is(err, lake.ErrStoreNotFound) {
+		t.Fatalf("ImportBatch into a missing store: %v", err)
+	}
+	if err := e.CreateStore(ctx, storeID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Import(ctx, storeID, "old", crashBatch(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.ImportBatch(ctx, storeID, []lake.ImportSource{
+		{Source: "a", Events: append(crashBatch(10, 20), []byte("not json"))},
+		{Source: "old", Events: crashBatch(100, 200)},
+		{Source: "b", Events: append([][]byte{[]byte(`[]`)}, crashBatch(20, 45)...)},
+		{Source: "a", Events: crashBatch(200, 300)},
+		{Source: "empty"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []lake.ImportResult{{Added: 10}, {Err: lake.ErrAlreadyImported}, {Added: 25}, {Err: lake.ErrAlreadyImported}, {}}
+	for i := range want {
+		if res[i].Added != want[i].Added || !errors.Is(res[i].Err, want[i].Err) {
+			t.Errorf("result %d = %+v, want %+v", i, res[i], want[i])
+		}
+	}
+	_, rows := mustQuery(t, e, `SELECT count(*), count(DISTINCT eventid) FROM `+storeID)
+	if rows[0][0] != "45" || rows[0][1] != "45" {
+		t.Errorf("store holds %v events (%v distinct), want 45", rows[0][0], rows[0][1])
+	}
+	for _, src := range []string{"a", "b", "empty"} {
+		if ok, err := e.Imported(ctx, storeID, src); err != nil || !ok {
+			t.Errorf("Imported(%s) = %v, %v", src, ok, err)
+		}
+	}
+	if _, err := e.ImportBatch(ctx, storeID, []lake.ImportSource{{Source: "c"}, {Source: ""}}); err == nil {
+		t.Error("ImportBatch accepted an empty source")
+	}
+	if ok, _ := e.Imported(ctx, storeID, "c"); ok {
+		t.Error("a refused batch imported one of its sources")
+	}
+}

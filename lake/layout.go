@@ -14,96 +14,140 @@ import "strings"
 // rebuilding a map only when it reads that column. eventjsonchecksum is
 // computed from eventjson when read. A database written with layout 1
 // (the wide table itself) is converted by Open (migrate.go).
+//
+// Rows are computed in Go (extract.go) and appended to the data table;
+// the few records the extractor leaves alone are converted by DuckDB
+// (insertPhysical) into the same columns. The stored eventjson leaves out
+// the text of marked fields (eventID, requestID, the caller's address,
+// requestParameters, ...) that the columns already hold, and the view
+// puts it back (rebuildEventJSON). Rows stored whole, as layout 2 stored
+// every row, read the same, so this needs no migration.
 
 // dataTable is the DuckDB table that holds a store's events; storeTable(id)
 // is the view over it that queries read.
-func dataTable(id string) string { return `"edsd_` + strings.ReplaceAll(id, `"`, `""`) + `"` }
+func dataTable(id string) string { return `"` + strings.ReplaceAll(dataTableName(id), `"`, `""`) + `"` }
 
-// physicalColumn is one column of the data table: its name, type, and the
+// dataTableName is dataTable unquoted, as DuckDB's appender takes it.
+func dataTableName(id string) string { return "edsd_" + id }
+
+// physicalColumn is one column of the data table: its name, type, the
 // expression that computes it from a record (column raw, transformed with
-// physicalShape as p).
-type physicalColumn struct{ name, typ, expr string }
+// physicalShape as p), and what the Go extractor (extract.go) needs to
+// compute the same value without DuckDB: the record path and the kind of
+// value. marked columns are the ones whose text the stored eventjson may
+// leave out (see rebuildEventJSON).
+type physicalColumn struct {
+	name, typ, expr string
+	path            []string
+	kind            colKind
+	marked          bool
+}
+
+// colKind says how a column's value comes from its record field.
+type colKind uint8
+
+const (
+	kindString   colKind = iota // VARCHAR: a JSON string, its decoded text
+	kindJSON                    // VARCHAR: the JSON text of any value
+	kindTime                    // TIMESTAMP: eventTime
+	kindCreation                // TIMESTAMP: sessionContext creationDate, two formats
+	kindBool                    // BOOLEAN
+	kindRecord                  // VARCHAR: the record (eventjson)
+)
 
 // mapType is the structure json_transform rebuilds map columns with.
 const mapType = `'"MAP(VARCHAR, VARCHAR)"'`
 
-func jsonCol(name, path string) physicalColumn {
-	return physicalColumn{name, "VARCHAR", s(path)}
+// sqlPath quotes a record path for s().
+func sqlPath(path []string) string {
+	q := make([]string, len(path))
+	for i, k := range path {
+		q[i] = `"` + k + `"`
+	}
+	return strings.Join(q, ".")
 }
 
-func strCol(name, path string) physicalColumn {
-	return physicalColumn{name, "VARCHAR", s(path)}
+func strCol(name string, path ...string) physicalColumn {
+	return physicalColumn{name: name, typ: "VARCHAR", expr: s(sqlPath(path)), path: path, kind: kindString}
 }
+
+func jsonCol(name string, path ...string) physicalColumn {
+	return physicalColumn{name: name, typ: "VARCHAR", expr: s(sqlPath(path)), path: path, kind: kindJSON}
+}
+
+// mark makes c a column whose text eventjson may leave out.
+func mark(c physicalColumn) physicalColumn { c.marked = true; return c }
 
 var physicalColumns = func() []physicalColumn {
-	ui := `"userIdentity"`
-	sc := ui + `."sessionContext"`
-	si := sc + `."sessionIssuer"`
-	q := func(n string) string { return `"` + n + `"` }
+	ui := func(p ...string) []string { return append([]string{"userIdentity"}, p...) }
+	sc := func(p ...string) []string { return ui(append([]string{"sessionContext"}, p...)...) }
+	si := func(p string) []string { return sc("sessionIssuer", p) }
+	creation := sqlPath(sc("attributes", "creationDate"))
 	return []physicalColumn{
-		strCol("eventversion", q("eventVersion")),
-		strCol("ui_type", ui+`."type"`),
-		strCol("ui_principalid", ui+`."principalId"`),
-		strCol("ui_arn", ui+`."arn"`),
-		strCol("ui_accountid", ui+`."accountId"`),
-		strCol("ui_accesskeyid", ui+`."accessKeyId"`),
-		strCol("ui_username", ui+`."userName"`),
-		{"ui_sc_creationdate", "TIMESTAMP", "COALESCE(" + ts(sc+`."attributes"."creationDate"`) + ", try_strptime(" + s(sc+`."attributes"."creationDate"`) + ", '%Y%m%dT%H%M%SZ'))"},
-		strCol("ui_sc_mfaauthenticated", sc+`."attributes"."mfaAuthenticated"`),
-		strCol("ui_si_type", si+`."type"`),
-		strCol("ui_si_principalid", si+`."principalId"`),
-		strCol("ui_si_arn", si+`."arn"`),
-		strCol("ui_si_accountid", si+`."accountId"`),
-		strCol("ui_si_username", si+`."userName"`),
-		strCol("ui_wif_federatedprovider", sc+`."webIdFederationData"."federatedProvider"`),
-		jsonCol("ui_wif_attributes", sc+`."webIdFederationData"."attributes"`),
-		strCol("ui_sc_sourceidentity", sc+`."sourceIdentity"`),
-		strCol("ui_sc_ec2roledelivery", sc+`."ec2RoleDelivery"`),
-		strCol("ui_sc_ec2issuedinvpc", sc+`."ec2IssuedInVPC"`),
-		strCol("ui_obo_userid", ui+`."onBehalfOf"."userId"`),
-		strCol("ui_obo_identitystorearn", ui+`."onBehalfOf"."identityStoreArn"`),
-		strCol("ui_iso_sourcearn", ui+`."inScopeOf"."sourceArn"`),
-		strCol("ui_iso_sourceaccount", ui+`."inScopeOf"."sourceAccount"`),
-		strCol("ui_iso_issuertype", ui+`."inScopeOf"."issuerType"`),
-		strCol("ui_iso_credentialsissuedto", ui+`."inScopeOf"."credentialsIssuedTo"`),
-		strCol("ui_invokedby", ui+`."invokedBy"`),
-		strCol("ui_identityprovider", ui+`."identityProvider"`),
-		{"eventtime", "TIMESTAMP", s(q("eventTime"))},
-		strCol("eventsource", q("eventSource")),
-		strCol("eventname", q("eventName")),
-		strCol("awsregion", q("awsRegion")),
-		strCol("sourceipaddress", q("sourceIPAddress")),
-		strCol("useragent", q("userAgent")),
-		strCol("errorcode", q("errorCode")),
-		strCol("errormessage", q("errorMessage")),
-		jsonCol("requestparameters", q("requestParameters")),
-		jsonCol("responseelements", q("responseElements")),
-		jsonCol("additionaleventdata", q("additionalEventData")),
-		strCol("requestid", q("requestID")),
-		strCol("eventid", q("eventID")),
-		{"readonly", "BOOLEAN", b(q("readOnly"))},
-		jsonCol("resources", q("resources")),
-		strCol("eventtype", q("eventType")),
-		strCol("apiversion", q("apiVersion")),
-		{"managementevent", "BOOLEAN", b(q("managementEvent"))},
-		strCol("recipientaccountid", q("recipientAccountId")),
-		strCol("sharedeventid", q("sharedEventID")),
-		strCol("annotation", q("annotation")),
-		strCol("vpcendpointid", q("vpcEndpointId")),
-		strCol("vpcendpointaccountid", q("vpcEndpointAccountId")),
-		jsonCol("serviceeventdetails", q("serviceEventDetails")),
-		jsonCol("addendum", q("addendum")),
-		jsonCol("edgedevicedetails", q("edgeDeviceDetails")),
-		jsonCol("insightdetails", q("insightDetails")),
-		strCol("eventcategory", q("eventCategory")),
-		strCol("tls_tlsversion", `"tlsDetails"."tlsVersion"`),
-		strCol("tls_ciphersuite", `"tlsDetails"."cipherSuite"`),
-		strCol("tls_clientprovidedhostheader", `"tlsDetails"."clientProvidedHostHeader"`),
-		strCol("sessioncredentialfromconsole", q("sessionCredentialFromConsole")),
-		strCol("md_ingestiontime", `"metadata"."ingestionTime"`),
-		strCol("md_channelarn", `"metadata"."channelARN"`),
-		jsonCol("eventdata", q("eventData")),
-		{"eventjson", "VARCHAR", "raw"},
+		strCol("eventversion", "eventVersion"),
+		strCol("ui_type", ui("type")...),
+		mark(strCol("ui_principalid", ui("principalId")...)),
+		mark(strCol("ui_arn", ui("arn")...)),
+		strCol("ui_accountid", ui("accountId")...),
+		mark(strCol("ui_accesskeyid", ui("accessKeyId")...)),
+		strCol("ui_username", ui("userName")...),
+		{name: "ui_sc_creationdate", typ: "TIMESTAMP", expr: "COALESCE(" + ts(creation) + ", try_strptime(" + s(creation) + ", '%Y%m%dT%H%M%SZ'))",
+			path: sc("attributes", "creationDate"), kind: kindCreation},
+		strCol("ui_sc_mfaauthenticated", sc("attributes", "mfaAuthenticated")...),
+		strCol("ui_si_type", si("type")...),
+		mark(strCol("ui_si_principalid", si("principalId")...)),
+		mark(strCol("ui_si_arn", si("arn")...)),
+		strCol("ui_si_accountid", si("accountId")...),
+		strCol("ui_si_username", si("userName")...),
+		strCol("ui_wif_federatedprovider", sc("webIdFederationData", "federatedProvider")...),
+		jsonCol("ui_wif_attributes", sc("webIdFederationData", "attributes")...),
+		strCol("ui_sc_sourceidentity", sc("sourceIdentity")...),
+		strCol("ui_sc_ec2roledelivery", sc("ec2RoleDelivery")...),
+		strCol("ui_sc_ec2issuedinvpc", sc("ec2IssuedInVPC")...),
+		strCol("ui_obo_userid", ui("onBehalfOf", "userId")...),
+		strCol("ui_obo_identitystorearn", ui("onBehalfOf", "identityStoreArn")...),
+		strCol("ui_iso_sourcearn", ui("inScopeOf", "sourceArn")...),
+		strCol("ui_iso_sourceaccount", ui("inScopeOf", "sourceAccount")...),
+		strCol("ui_iso_issuertype", ui("inScopeOf", "issuerType")...),
+		strCol("ui_iso_credentialsissuedto", ui("inScopeOf", "credentialsIssuedTo")...),
+		strCol("ui_invokedby", ui("invokedBy")...),
+		strCol("ui_identityprovider", ui("identityProvider")...),
+		{name: "eventtime", typ: "TIMESTAMP", expr: s(`"eventTime"`), path: []string{"eventTime"}, kind: kindTime, marked: true},
+		strCol("eventsource", "eventSource"),
+		strCol("eventname", "eventName"),
+		strCol("awsregion", "awsRegion"),
+		mark(strCol("sourceipaddress", "sourceIPAddress")),
+		mark(strCol("useragent", "userAgent")),
+		strCol("errorcode", "errorCode"),
+		mark(strCol("errormessage", "errorMessage")),
+		mark(jsonCol("requestparameters", "requestParameters")),
+		mark(jsonCol("responseelements", "responseElements")),
+		mark(jsonCol("additionaleventdata", "additionalEventData")),
+		mark(strCol("requestid", "requestID")),
+		mark(strCol("eventid", "eventID")),
+		{name: "readonly", typ: "BOOLEAN", expr: b(`"readOnly"`), path: []string{"readOnly"}, kind: kindBool},
+		mark(jsonCol("resources", "resources")),
+		strCol("eventtype", "eventType"),
+		strCol("apiversion", "apiVersion"),
+		{name: "managementevent", typ: "BOOLEAN", expr: b(`"managementEvent"`), path: []string{"managementEvent"}, kind: kindBool},
+		strCol("recipientaccountid", "recipientAccountId"),
+		mark(strCol("sharedeventid", "sharedEventID")),
+		strCol("annotation", "annotation"),
+		strCol("vpcendpointid", "vpcEndpointId"),
+		strCol("vpcendpointaccountid", "vpcEndpointAccountId"),
+		mark(jsonCol("serviceeventdetails", "serviceEventDetails")),
+		jsonCol("addendum", "addendum"),
+		jsonCol("edgedevicedetails", "edgeDeviceDetails"),
+		jsonCol("insightdetails", "insightDetails"),
+		strCol("eventcategory", "eventCategory"),
+		strCol("tls_tlsversion", "tlsDetails", "tlsVersion"),
+		strCol("tls_ciphersuite", "tlsDetails", "cipherSuite"),
+		strCol("tls_clientprovidedhostheader", "tlsDetails", "clientProvidedHostHeader"),
+		strCol("sessioncredentialfromconsole", "sessionCredentialFromConsole"),
+		strCol("md_ingestiontime", "metadata", "ingestionTime"),
+		strCol("md_channelarn", "metadata", "channelARN"),
+		mark(jsonCol("eventdata", "eventData")),
+		{name: "eventjson", typ: "VARCHAR", expr: "raw", kind: kindRecord},
 	}
 }()
 
@@ -218,9 +262,63 @@ var viewColumns = func() string {
 	return strings.Join(cols, ",\n\t")
 }()
 
+// markerByte follows byte 0x01 in a stored eventjson where the text of the
+// k-th marked column was left out: 'A'+k. Neither byte can appear in JSON
+// text (control characters are escaped inside strings), so a marker is
+// never confused with the record's own bytes, and a record stored whole
+// (layout 2, or one the extractor leaves to DuckDB) has none.
+func markerByte(k int) byte { return byte('A' + k) }
+
+// markedColumns are the indexes in physicalColumns of the marked columns,
+// in marker order.
+var markedColumns = func() []int {
+	var m []int
+	for i, c := range physicalColumns {
+		if c.marked {
+			m = append(m, i)
+		}
+	}
+	return m
+}()
+
+// eventTimeLayout is the only eventTime text the extractor leaves out of
+// eventjson: the one AWS writes, which strftime rebuilds exactly.
+const eventTimeLayout = "2006-01-02T15:04:05Z"
+
+// rebuildEventJSON is the SQL expression that gives the record back from
+// the stored eventjson: each marker is replaced with its column's JSON
+// text. The extractor leaves a field out only when that text is exactly
+// the field's bytes in the record (extract.go checks it), so the result
+// is the record byte for byte.
+var rebuildEventJSON = func() string {
+	expr := "eventjson"
+	for k, i := range markedColumns {
+		c := physicalColumns[i]
+		var text string
+		switch c.kind {
+		case kindString:
+			text = `'"' || ` + c.name + ` || '"'`
+		case kindJSON:
+			text = c.name
+		case kindTime:
+			text = `'"' || strftime(` + c.name + `, '%Y-%m-%dT%H:%M:%SZ') || '"'`
+		default:
+			panic("lake: column " + c.name + " cannot be marked")
+		}
+		expr = "replace(" + expr + ", chr(1) || '" + string(markerByte(k)) + "', coalesce(" + text + ", ''))"
+	}
+	return "CASE WHEN contains(eventjson, chr(1)) THEN " + expr + " ELSE eventjson END"
+}()
+
+// viewFrom is the relation the views of store id select from: the data
+// table with its records rebuilt (eventjson) and its eventdata column
+// transformed (ed).
+func viewFrom(id string) string {
+	return `(SELECT * REPLACE (` + rebuildEventJSON + ` AS eventjson), json_transform(eventdata, '` + eventDataShape + `') AS ed FROM ` + dataTable(id) + `)`
+}
+
 // createView is the statement that (re)creates the view queries read for
 // store id.
 func createView(id string) string {
-	return `CREATE OR REPLACE VIEW ` + storeTable(id) + ` AS SELECT ` + viewColumns +
-		` FROM (SELECT *, json_transform(eventdata, '` + eventDataShape + `') AS ed FROM ` + dataTable(id) + `)`
+	return `CREATE OR REPLACE VIEW ` + storeTable(id) + ` AS SELECT ` + viewColumns + ` FROM ` + viewFrom(id)
 }

@@ -352,6 +352,7 @@ func FuzzRecord(f *testing.F) {
 		`{"eventTime":"2024-01-01T00:00:00Z","requestParameters":{"a":{"b":[1,2]}},"resources":[{"ARN":"x"}]}`,
 		`{"requestParameters":"text","responseElements":[1],"resources":{"a":1},"eventData":[],"userIdentity":7}`,
 		`{"requestParameters":{"n":1e400,"u":"\u0000\ud800"},"eventData":{"userIdentity":{"details":{"k":null}}}}`,
+		`{"eventTime":"2024-01-01T00:00:00Z","userAgent":"a\u003cb","requestParameters":{"a":"\u003cx\u003e","o":{"k":"\u00e9\u003c\ud83d\ude00"}},"responseElements":null,"userIdentity":{"arn":"x","sessionContext":null}}`,
 		`{"eventTime":"20240101T000000Z","readOnly":"yes","userIdentity":{"sessionContext":{"attributes":{"creationDate":"20240101T000000Z"}}}}`,
 	} {
 		f.Add(seed)

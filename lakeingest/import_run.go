@@ -412,46 +412,45 @@ func (w *importWriter) flush(ctx context.Context, group []*fileResult) (bool, er
 		r      *fileResult
 		events int64
 	}
-	// Outcomes are recorded every groupWait while the lake takes the
-	// files, which is also when a StopImport is noticed: the files not
-	// handed over then stay IMPORTING, which a retry handles.
 	var pending []outcome
-	last := time.Now()
-	record := func() (bool, error) {
-		ok, err := im.progress(ctx, w.imp, ImportInProgress, w.stats, func(tx *journal.Tx) error {
-			now := im.opts.Now()
-			for _, o := range pending {
-				status := fileCompleted
-				if o.r.errType != "" {
-					status = fileFailed
-				}
-				if err := putImportFile(tx, w.imp.ID, o.r.file.location, status, o.events, o.r.errType, o.r.errText, now); err != nil {
-					return err
-				}
+	// The files go to the lake in one transaction.
+	var sources []lake.ImportSource
+	for _, r := range group {
+		if r.errType == "" && len(r.events) > 0 {
+			sources = append(sources, lake.ImportSource{Source: r.file.source(), Events: r.events})
+		}
+	}
+	var results []lake.ImportResult
+	if len(sources) > 0 {
+		var err error
+		results, err = im.opts.Lake.ImportBatch(ctx, w.imp.Store, sources)
+		switch {
+		case ctx.Err() != nil:
+			return false, nil
+		case errors.Is(err, lake.ErrStoreNotFound):
+			return false, im.finish(ctx, w.imp, "", "the destination event data store no longer exists")
+		case err != nil:
+			w.log.Error("import log files", slog.Int("files", len(sources)), slog.String("err", err.Error()))
+			results = make([]lake.ImportResult, len(sources))
+			for i := range results {
+				results[i].Err = err
 			}
-			return nil
-		})
-		pending, last = pending[:0], time.Now()
-		return ok, err
+		}
 	}
 	for _, r := range group {
 		o := outcome{r: r}
 		if r.errType == "" && len(r.events) > 0 {
-			n, err := im.opts.Lake.Import(ctx, w.imp.Store, r.file.source(), r.events)
+			res := results[0]
+			results = results[1:]
 			switch {
-			case errors.Is(err, lake.ErrAlreadyImported):
+			case errors.Is(res.Err, lake.ErrAlreadyImported):
 				// Copied before: by this import before a restart (its
 				// intent says how many events), or by another import.
-				n = resumed[r.file.location]
-			case ctx.Err() != nil:
-				return false, nil
-			case errors.Is(err, lake.ErrStoreNotFound):
-				return false, im.finish(ctx, w.imp, "", "the destination event data store no longer exists")
-			case err != nil:
-				w.log.Error("import log file", slog.String("file", r.file.location), slog.String("err", err.Error()))
+				res.Added = resumed[r.file.location]
+			case res.Err != nil:
 				r.errType, r.errText = "InternalError", "The file could not be stored in the event data store."
 			}
-			o.events = n
+			o.events = res.Added
 		}
 		pending = append(pending, o)
 		if r.errType != "" {
@@ -464,13 +463,22 @@ func (w *importWriter) flush(ctx context.Context, group []*fileResult) (bool, er
 		if w.left[r.file.dir] == 0 {
 			w.stats.PrefixesCompleted++
 		}
-		if time.Since(last) >= groupWait {
-			if ok, err := record(); err != nil || !ok {
-				return ok, err
+	}
+	// The lake took the group whole, so its outcomes are recorded
+	// together, also when the import was stopped meanwhile.
+	return im.progress(ctx, w.imp, ImportInProgress, w.stats, func(tx *journal.Tx) error {
+		now := im.opts.Now()
+		for _, o := range pending {
+			status := fileCompleted
+			if o.r.errType != "" {
+				status = fileFailed
+			}
+			if err := putImportFile(tx, w.imp.ID, o.r.file.location, status, o.events, o.r.errType, o.r.errText, now); err != nil {
+				return err
 			}
 		}
-	}
-	return record()
+		return nil
+	})
 }
 
 // read fetches, decompresses and parses one log file.
