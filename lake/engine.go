@@ -166,6 +166,9 @@ func (e *Engine) CreateStore(ctx context.Context, id string) error {
 	if _, err := tx.ExecContext(ctx, createView(id)); err != nil {
 		return fmt.Errorf("create store %s: %w", id, err)
 	}
+	if _, err := tx.ExecContext(ctx, createFlatView(id)); err != nil {
+		return fmt.Errorf("create store %s: %w", id, err)
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO lake_stores VALUES (?, 0, 0, 0) ON CONFLICT DO NOTHING`, id); err != nil {
 		return fmt.Errorf("create store %s: %w", id, err)
 	}
@@ -191,6 +194,9 @@ func (e *Engine) DropStore(ctx context.Context, id string) error {
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `DROP VIEW IF EXISTS `+storeTable(id)); err != nil {
+		return fmt.Errorf("drop store %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DROP VIEW IF EXISTS `+flatTable(id)); err != nil {
 		return fmt.Errorf("drop store %s: %w", id, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+dataTable(id)); err != nil {

@@ -32,6 +32,9 @@ func (e *Engine) upgrade() error {
 		if _, err := e.db.ExecContext(ctx, createView(id)); err != nil {
 			return fmt.Errorf("set up lake: view of store %s: %w", id, err)
 		}
+		if _, err := e.db.ExecContext(ctx, createFlatView(id)); err != nil {
+			return fmt.Errorf("set up lake: view of store %s: %w", id, err)
+		}
 	}
 	return nil
 }
@@ -49,6 +52,7 @@ func (e *Engine) migrateWide(ctx context.Context, id string) error {
 		insertPhysical(id, `(SELECT eventjson AS raw FROM `+storeTable(id)+`)`),
 		`DROP TABLE ` + storeTable(id),
 		createView(id),
+		createFlatView(id),
 	}
 	var rows int64
 	for i, q := range stmts {

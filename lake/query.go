@@ -210,7 +210,7 @@ func isBindError(err error) bool {
 var (
 	lineRef       = regexp.MustCompile(`(?s)\n*LINE \d+:.*$`)
 	internalFunc  = regexp.MustCompile(`\b(ot|cte)_`)
-	internalTable = regexp.MustCompile(`"?\bedsd?_([A-Za-z0-9-]+)"?`)
+	internalTable = regexp.MustCompile(`"?\beds[df]?_([A-Za-z0-9-]+)"?`)
 )
 
 // duckError turns a DuckDB error into a *QueryError a person can act on:

@@ -423,6 +423,8 @@ func translate(stmt string, resolve Resolver) (*translation, error) {
 	var stores []string
 	seen := map[string]bool{}
 	expectTable := false
+	var refs []storeRef // store references, for flatten
+	otherFrom := false  // a table that is not a store: not flattened
 
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
@@ -443,9 +445,11 @@ func translate(stmt string, resolve Resolver) (*translation, error) {
 			case t.kw("lateral"):
 				out = append(out, "LATERAL")
 				expectTable = true
+				otherFrom = true
 				continue
 			case t.is(tkOp, "("):
 				// subquery or parenthesised join: checked as it goes
+				otherFrom = true
 			case t.kind == tkRef || t.kind == tkQIdent || (t.kind == tkIdent && !keywords[lower] && !forbidden[lower]):
 				if hasNext && next.is(tkOp, ".") {
 					return nil, errAt(t, "qualified table names are not allowed; use an event data store ID or ARN")
@@ -455,10 +459,12 @@ func translate(stmt string, resolve Resolver) (*translation, error) {
 						return nil, errAt(t, "table function %s is not allowed", t.text)
 					}
 					out = append(out, "unnest")
+					otherFrom = true
 					continue
 				}
 				if t.kind != tkRef && ctes[lower] {
 					out = append(out, cteName(lower))
+					otherFrom = true
 					continue
 				}
 				if resolve == nil {
@@ -475,6 +481,7 @@ func translate(stmt string, resolve Resolver) (*translation, error) {
 					seen[id] = true
 					stores = append(stores, id)
 				}
+				refs = append(refs, storeRef{i, id})
 				out = append(out, storeTable(id))
 				continue
 			default:
@@ -577,8 +584,17 @@ func translate(stmt string, resolve Resolver) (*translation, error) {
 	if len(stores) == 0 {
 		return nil, &QueryError{Message: "the query must read from at least one event data store (FROM <event data store ID>)"}
 	}
+	if !otherFrom {
+		flatten(toks, out, refs)
+	}
 	out = labelColumns(toks, out)
-	return &translation{sql: strings.Join(out, " "), stores: stores}, nil
+	kept := out[:0]
+	for _, o := range out {
+		if o != "" {
+			kept = append(kept, o)
+		}
+	}
+	return &translation{sql: strings.Join(kept, " "), stores: stores}, nil
 }
 
 // mysqlToStrftime converts a MySQL-style date pattern (Trino's date_format,
