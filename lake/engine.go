@@ -289,19 +289,35 @@ func (e *Engine) insert(ctx context.Context, conn *sql.Conn, id string, events [
 	var b batch
 	var rest [][]byte
 	err = conn.Raw(func(dc any) error {
-		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", dataTableName(id))
-		if err != nil {
-			return err
-		}
-		// One goroutine reads records while this one appends rows.
+		// One goroutine reads records while this one appends rows, with
+		// an appender for the columns the rows fill (the others get
+		// NULL), kept while the next run of rows fills the same ones.
 		chunks := make(chan extracted, 4)
 		stop := make(chan struct{})
 		defer close(stop)
 		go extractAll(events, chunks, stop)
+		var a *duckdb.Appender
+		var cols uint64
 		for c := range chunks {
 			b.size += c.size
 			b.skipped = append(b.skipped, c.skipped...)
 			rest = append(rest, c.rest...)
+			if len(c.rows) == 0 {
+				continue
+			}
+			if a == nil || c.cols != cols {
+				if a != nil {
+					if err := a.Close(); err != nil {
+						return err
+					}
+				}
+				var err error
+				a, err = duckdb.NewAppenderWithColumns(dc.(driver.Conn), "", "", dataTableName(id), columnNames(c.cols))
+				if err != nil {
+					return err
+				}
+				cols = c.cols
+			}
 			for _, row := range c.rows {
 				if err := a.AppendRow(row...); err != nil {
 					a.Close()
@@ -309,6 +325,9 @@ func (e *Engine) insert(ctx context.Context, conn *sql.Conn, id string, events [
 				}
 			}
 			added += int64(len(c.rows))
+		}
+		if a == nil {
+			return nil
 		}
 		return a.Close()
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql/driver"
 	"encoding/json"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -362,47 +363,111 @@ func skipValue(b []byte, i int) int {
 }
 
 // extracted is the result of reading a run of records: rows for those the
-// extractor read, the others as they are, and the JSON size of all the
-// objects among them.
+// extractor read, holding only the columns some row of the run fills (cols,
+// a bit per physicalColumns index), the other records as they are, and the
+// JSON size of all the objects among them. Leaving out the columns that
+// are NULL throughout (most of them, in most runs) saves setting each of
+// their cells through DuckDB's appender.
 type extracted struct {
 	rows    [][]driver.Value
+	cols    uint64
 	rest    [][]byte
 	size    int64
 	skipped []int // indexes in the whole batch of the elements skipped
 }
 
-// extractChunk is how many records extractAll reads before handing their
-// rows over.
-const extractChunk = 256
+// extractChunk is how many records an extractor reads before handing
+// their rows over.
+const extractChunk = 512
 
-// extractAll reads events in runs of extractChunk records and sends each
-// run's result to out, which it closes at the end or when stop closes.
-// Elements that are not JSON objects are skipped.
+// extractors is how many goroutines read records while one appends.
+const extractors = 2
+
+// extractAll reads events in runs of extractChunk records, with
+// extractors goroutines taking runs in turn, and sends each run's result to
+// out in order. It closes out at the end or when stop closes. Elements that
+// are not JSON objects are skipped.
 func extractAll(events [][]byte, out chan<- extracted, stop <-chan struct{}) {
 	defer close(out)
-	x := newExtractor()
-	width := len(physicalColumns)
-	for at := 0; at < len(events); at += extractChunk {
-		run := events[at:min(at+extractChunk, len(events))]
-		var c extracted
-		values := make([]driver.Value, 0, len(run)*width)
-		for i, ev := range run {
-			if !isObject(ev) {
-				c.skipped = append(c.skipped, at+i)
-				continue
+	var lanes [extractors]chan extracted
+	for k := range lanes {
+		lanes[k] = make(chan extracted, 2)
+		go func(k int) {
+			defer close(lanes[k])
+			x := newExtractor()
+			for at := k * extractChunk; at < len(events); at += extractors * extractChunk {
+				c := x.run(events[at:min(at+extractChunk, len(events))], at)
+				select {
+				case lanes[k] <- c:
+				case <-stop:
+					return
+				}
 			}
-			c.size += int64(len(ev))
-			if !x.extract(ev) {
-				c.rest = append(c.rest, ev)
-				continue
-			}
-			values = append(values, x.row...)
-			c.rows = append(c.rows, values[len(values)-width:])
+		}(k)
+	}
+	for n := 0; n*extractChunk < len(events); n++ {
+		c, ok := <-lanes[n%extractors]
+		if !ok {
+			return // stopped
 		}
 		select {
 		case out <- c:
 		case <-stop:
 			return
 		}
+	}
+}
+
+// run reads one run of records, which start at index at of the batch.
+func (x *extractor) run(run [][]byte, at int) extracted {
+	width := len(physicalColumns)
+	var c extracted
+	values := make([]driver.Value, 0, len(run)*width)
+	for i, ev := range run {
+		if !isObject(ev) {
+			c.skipped = append(c.skipped, at+i)
+			continue
+		}
+		c.size += int64(len(ev))
+		if !x.extract(ev) {
+			c.rest = append(c.rest, ev)
+			continue
+		}
+		for ci, v := range x.row {
+			if v != nil {
+				c.cols |= 1 << ci
+			}
+		}
+		values = append(values, x.row...)
+	}
+	// Keep the columns some row fills.
+	n := bits.OnesCount64(c.cols)
+	c.rows = make([][]driver.Value, 0, len(values)/width)
+	for r := 0; r < len(values); r += width {
+		row := values[r : r : r+n]
+		for ci, v := range values[r : r+width] {
+			if c.cols&(1<<ci) != 0 {
+				row = append(row, v)
+			}
+		}
+		c.rows = append(c.rows, row)
+	}
+	return c
+}
+
+// columnNames are the names of the columns whose bits are set in cols.
+func columnNames(cols uint64) []string {
+	var names []string
+	for ci, c := range physicalColumns {
+		if cols&(1<<ci) != 0 {
+			names = append(names, c.name)
+		}
+	}
+	return names
+}
+
+func init() {
+	if len(physicalColumns) > 64 {
+		panic("lake: extracted.cols has a bit for at most 64 columns")
 	}
 }

@@ -229,3 +229,34 @@ func TestImportBatch(t *testing.T) {
 		t.Error("a refused batch imported one of its sources")
 	}
 }
+
+// TestImportBatchAcrossRuns imports sources whose events span the runs
+// the engine reads in parallel (512 records each), with elements that are
+// not objects on both sides of run boundaries: each source is counted
+// exactly.
+func TestImportBatchAcrossRuns(t *testing.T) {
+	e := mustOpen(t, t.TempDir())
+	ctx := context.Background()
+	if err := e.CreateStore(ctx, storeID); err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte("not json")
+	a := crashBatch(0, 700)
+	a = append(a[:511], append([][]byte{bad, bad}, a[511:]...)...) // at 511 and 512
+	b := crashBatch(700, 1300)
+	b = append(b[:324], append([][]byte{bad}, b[324:]...)...) // at 702+324 = 1026
+	c := append(crashBatch(1300, 2400), bad)
+	res, err := e.ImportBatch(ctx, storeID, []lake.ImportSource{{Source: "a", Events: a}, {Source: "b", Events: b}, {Source: "c", Events: c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int64{700, 600, 1100} {
+		if res[i].Added != want || res[i].Err != nil {
+			t.Errorf("source %d: %+v, want %d added", i, res[i], want)
+		}
+	}
+	_, rows := mustQuery(t, e, `SELECT count(*), count(DISTINCT eventid) FROM `+storeID)
+	if rows[0][0] != "2400" || rows[0][1] != "2400" {
+		t.Errorf("store holds %v events (%v distinct), want 2400", rows[0][0], rows[0][1])
+	}
+}

@@ -53,8 +53,8 @@ log "go vet"
 go vet ./...
 
 log "tests (with the race detector where there is concurrency)"
-go test -race -count=1 ./journal/ ./history/ ./api/... ./sigv4/ ./delivery/ ./sns/ ./blob/... ./integrity/... ./kms/ ./cmd/opentrail/
-go test -count=1 $(go list ./... | grep -v -e /journal$ -e /history$ -e /api -e /sigv4$ -e /delivery$ -e /sns$ -e /blob -e /integrity -e /kms$ -e /cmd/opentrail$)
+go test -race -count=1 ./journal/ ./history/ ./api/... ./sigv4/ ./delivery/ ./sns/ ./blob/... ./integrity/... ./kms/ ./lake/ ./lakeingest/ ./cmd/opentrail/
+go test -count=1 $(go list ./... | grep -v -e /journal$ -e /history$ -e /api -e /sigv4$ -e /delivery$ -e /sns$ -e /blob -e /integrity -e /kms$ -e /lake$ -e /lakeingest$ -e /cmd/opentrail$)
 
 log "fuzzing (a short budget per target)"
 FUZZTIME=${FUZZTIME:-300x}
