@@ -297,7 +297,7 @@ func (e *Engine) insert(ctx context.Context, conn *sql.Conn, id string, events [
 		defer close(stop)
 		go extractAll(events, chunks, stop)
 		var a *duckdb.Appender
-		var cols uint64
+		var cols colSet
 		for c := range chunks {
 			b.size += c.size
 			b.skipped = append(b.skipped, c.skipped...)
@@ -312,7 +312,7 @@ func (e *Engine) insert(ctx context.Context, conn *sql.Conn, id string, events [
 					}
 				}
 				var err error
-				a, err = duckdb.NewAppenderWithColumns(dc.(driver.Conn), "", "", dataTableName(id), columnNames(c.cols))
+				a, err = duckdb.NewAppenderWithColumns(dc.(driver.Conn), "", "", dataTableName(id), c.cols.names())
 				if err != nil {
 					return err
 				}

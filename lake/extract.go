@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/duckdb/duckdb-go/v2"
 )
 
 // The extractor computes a record's row of the data table in Go, so that
@@ -46,7 +48,7 @@ var (
 func init() {
 	recordTree = newPathNode()
 	for ci, c := range physicalColumns {
-		if c.kind == kindRecord {
+		if c.kind == kindRecord || c.kind == kindUUID {
 			continue
 		}
 		n := recordTree
@@ -138,7 +140,7 @@ func (x *extractor) extract(rec []byte) bool {
 	}
 	// eventjson: the record with the marked fields cut out.
 	if len(x.spans) == 0 {
-		x.row[len(x.row)-1] = string(rec)
+		x.row[eventJSONColumn] = string(rec)
 		return true
 	}
 	out := x.out[:0]
@@ -150,7 +152,7 @@ func (x *extractor) extract(rec []byte) bool {
 	}
 	out = append(out, rec[at:]...)
 	x.out = out
-	x.row[len(x.row)-1] = string(out)
+	x.row[eventJSONColumn] = string(out)
 	return true
 }
 
@@ -221,7 +223,15 @@ func (x *extractor) value(ci, vs, ve int) {
 			return
 		}
 		if bytes.IndexByte(raw, '\\') < 0 {
-			x.row[ci] = string(raw[1 : len(raw)-1])
+			v := raw[1 : len(raw)-1]
+			if t, ok := uuidTwin[ci]; ok {
+				if u, ok := lowerUUID(v); ok {
+					x.row[t] = u
+					x.markAt(ci, vs, ve)
+					return
+				}
+			}
+			x.row[ci] = string(v)
 			x.markAt(ci, vs, ve)
 			return
 		}
@@ -264,6 +274,37 @@ func (x *extractor) markAt(ci, vs, ve int) {
 	if m := markerOf[ci]; m != 0 {
 		x.spans = append(x.spans, span{vs, ve, m})
 	}
+}
+
+// lowerUUID parses a UUID written as DuckDB writes one: lower-case hex in
+// groups of 8, 4, 4, 4 and 12.
+func lowerUUID(b []byte) (duckdb.UUID, bool) {
+	var u duckdb.UUID
+	if len(b) != 36 {
+		return u, false
+	}
+	n := 0
+	for i := 0; i < 36; i++ {
+		c := b[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return u, false
+			}
+			continue
+		}
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		default:
+			return u, false
+		}
+		u[n/2] |= v << (4 * (1 - n%2))
+		n++
+	}
+	return u, true
 }
 
 // awsTime parses a JSON string holding a time as AWS writes it,
@@ -370,7 +411,7 @@ func skipValue(b []byte, i int) int {
 // their cells through DuckDB's appender.
 type extracted struct {
 	rows    [][]driver.Value
-	cols    uint64
+	cols    colSet
 	rest    [][]byte
 	size    int64
 	skipped []int // indexes in the whole batch of the elements skipped
@@ -435,18 +476,18 @@ func (x *extractor) run(run [][]byte, at int) extracted {
 		}
 		for ci, v := range x.row {
 			if v != nil {
-				c.cols |= 1 << ci
+				c.cols.add(ci)
 			}
 		}
 		values = append(values, x.row...)
 	}
 	// Keep the columns some row fills.
-	n := bits.OnesCount64(c.cols)
+	n := c.cols.len()
 	c.rows = make([][]driver.Value, 0, len(values)/width)
 	for r := 0; r < len(values); r += width {
 		row := values[r : r : r+n]
 		for ci, v := range values[r : r+width] {
-			if c.cols&(1<<ci) != 0 {
+			if c.cols.has(ci) {
 				row = append(row, v)
 			}
 		}
@@ -455,11 +496,18 @@ func (x *extractor) run(run [][]byte, at int) extracted {
 	return c
 }
 
-// columnNames are the names of the columns whose bits are set in cols.
-func columnNames(cols uint64) []string {
+// colSet is a set of physicalColumns indexes.
+type colSet [2]uint64
+
+func (s *colSet) add(ci int)     { s[ci/64] |= 1 << (ci % 64) }
+func (s colSet) has(ci int) bool { return s[ci/64]&(1<<(ci%64)) != 0 }
+func (s colSet) len() int        { return bits.OnesCount64(s[0]) + bits.OnesCount64(s[1]) }
+
+// names are the names of the columns in s.
+func (s colSet) names() []string {
 	var names []string
 	for ci, c := range physicalColumns {
-		if cols&(1<<ci) != 0 {
+		if s.has(ci) {
 			names = append(names, c.name)
 		}
 	}
@@ -467,7 +515,7 @@ func columnNames(cols uint64) []string {
 }
 
 func init() {
-	if len(physicalColumns) > 64 {
-		panic("lake: extracted.cols has a bit for at most 64 columns")
+	if len(physicalColumns) > 128 {
+		panic("lake: colSet holds at most 128 columns")
 	}
 }

@@ -2,7 +2,8 @@ package lake
 
 import "strings"
 
-// The physical layout of a store (layout 2). Writing rows into the wide
+// The physical layout of a store (layout 3: layout 2 plus the UUID columns
+// of uuidTwin). Writing rows into the wide
 // nested table that queries see (columnsDDL: structs, maps, lists) cost
 // about 25 µs per row, most of it in DuckDB's handling of nested vectors.
 // So a store's events live in a narrow table, dataTable(id), whose columns
@@ -21,7 +22,7 @@ import "strings"
 // the text of marked fields (eventID, requestID, the caller's address,
 // requestParameters, ...) that the columns already hold, and the view
 // puts it back (rebuildEventJSON). Rows stored whole, as layout 2 stored
-// every row, read the same, so this needs no migration.
+// every row, read the same.
 
 // dataTable is the DuckDB table that holds a store's events; storeTable(id)
 // is the view over it that queries read.
@@ -53,6 +54,7 @@ const (
 	kindCreation                // TIMESTAMP: sessionContext creationDate, two formats
 	kindBool                    // BOOLEAN
 	kindRecord                  // VARCHAR: the record (eventjson)
+	kindUUID                    // UUID: a kindString column's value, when a UUID (uuidTwin)
 )
 
 // mapType is the structure json_transform rebuilds map columns with.
@@ -148,8 +150,46 @@ var physicalColumns = func() []physicalColumn {
 		strCol("md_channelarn", "metadata", "channelARN"),
 		mark(jsonCol("eventdata", "eventData")),
 		{name: "eventjson", typ: "VARCHAR", expr: "raw", kind: kindRecord},
+		// Added by layout 3, hence last: see uuidTwin.
+		{name: "eventid_u", typ: "UUID", expr: "NULL", kind: kindUUID},
+		{name: "requestid_u", typ: "UUID", expr: "NULL", kind: kindUUID},
 	}
 }()
+
+// uuidTwin maps the index of a string column that often holds UUIDs
+// (eventID, requestID) to the index of its UUID column: the extractor
+// stores a value written as a lower-case UUID there, in 16 bytes instead
+// of the 22 or so DuckDB's string compression leaves of its 36
+// characters, and the string column holds NULL. The view reads the pair
+// as one string (columnExpr). Values DuckDB converts (insertPhysical) stay
+// in the string column. The UUID columns came with layout 3: Open adds
+// them to the data table of a store created earlier (upgrade).
+var uuidTwin = map[int]int{
+	columnIndex("eventid"):   columnIndex("eventid_u"),
+	columnIndex("requestid"): columnIndex("requestid_u"),
+}
+
+// eventJSONColumn is the index of eventjson in physicalColumns.
+var eventJSONColumn = columnIndex("eventjson")
+
+func columnIndex(name string) int {
+	for i, c := range physicalColumns {
+		if c.name == name {
+			return i
+		}
+	}
+	panic("lake: no column " + name)
+}
+
+// columnExpr is the expression the view reads column ci of the data table
+// with: its name, or for a column with a UUID twin, the two as one string.
+func columnExpr(ci int) string {
+	c := physicalColumns[ci]
+	if t, ok := uuidTwin[ci]; ok {
+		return "COALESCE(" + c.name + ", CAST(" + physicalColumns[t].name + " AS VARCHAR))"
+	}
+	return c.name
+}
 
 // physicalShape is recordShape with every value kept as JSON text in the
 // data table typed JSON: json_transform gives its text, which the view
@@ -233,7 +273,9 @@ var viewColumns = func() string {
 		mp("requestparameters") + " AS requestparameters",
 		mp("responseelements") + " AS responseelements",
 		mp("additionaleventdata") + " AS additionaleventdata",
-		"requestid", "eventid", "readonly",
+		columnExpr(columnIndex("requestid")) + " AS requestid",
+		columnExpr(columnIndex("eventid")) + " AS eventid",
+		"readonly",
 		`list_transform(json_transform(resources, '` + resourcesShape + `'), r -> struct_pack(accountid := r."accountId", "type" := r."type", arn := r."ARN", arnprefix := r."ARNPrefix")) AS resources`,
 		"eventtype", "apiversion", "managementevent", "recipientaccountid", "sharedeventid", "annotation",
 		"vpcendpointid", "vpcendpointaccountid",
@@ -297,7 +339,7 @@ var rebuildEventJSON = func() string {
 		var text string
 		switch c.kind {
 		case kindString:
-			text = `'"' || ` + c.name + ` || '"'`
+			text = `'"' || ` + columnExpr(i) + ` || '"'`
 		case kindJSON:
 			text = c.name
 		case kindTime:

@@ -417,3 +417,56 @@ func stageAndWide(e *Engine, rec string, errp *error) string {
 	*errp = e.db.QueryRow(`SELECT CAST(x AS VARCHAR) FROM fuzz_wide x`).Scan(&row)
 	return row
 }
+
+// TestUpgradeLayout2 opens a lake whose store has layout 2's data table
+// (no UUID columns, every eventjson whole): Open adds the columns, the
+// store reads as before, and appends go on.
+func TestUpgradeLayout2(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	events := testRecords(t)
+	const id = "4b2e1f9c-0a1b-4c2d-8e3f-112233445566"
+	e, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CreateStore(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Append(ctx, id, 1, events); err != nil {
+		t.Fatal(err)
+	}
+	want := contents(t, e, storeTable(id))
+	// Rewrite the data table as layout 2 kept it.
+	var uuids int
+	if err := e.db.QueryRow(`SELECT count(eventid_u) + count(requestid_u) FROM ` + dataTable(id)).Scan(&uuids); err != nil || uuids == 0 {
+		t.Fatalf("%d UUIDs stored in their own columns (%v)", uuids, err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE layout2 AS SELECT * EXCLUDE (eventid_u, requestid_u) REPLACE (` +
+			columnExpr(columnIndex("eventid")) + ` AS eventid, ` + columnExpr(columnIndex("requestid")) + ` AS requestid, ` +
+			rebuildEventJSON + ` AS eventjson) FROM ` + dataTable(id),
+		`DROP VIEW ` + storeTable(id),
+		`DROP VIEW ` + flatTable(id),
+		`DROP TABLE ` + dataTable(id),
+		`ALTER TABLE layout2 RENAME TO ` + dataTable(id),
+	} {
+		if _, err := e.db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", firstLine(q), err)
+		}
+	}
+	e.Close()
+
+	if e, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	sameLines(t, "rows after the upgrade", contents(t, e, storeTable(id)), want)
+	if err := e.Append(ctx, id, 2, events[:100]); err != nil {
+		t.Fatal(err)
+	}
+	var n, marked int
+	if err := e.db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE contains(eventjson, chr(1))) FROM `+dataTable(id)).Scan(&n, &marked); err != nil || n != len(want)+100 || marked == 0 {
+		t.Errorf("after an append: %d rows (%d shortened), want %d (%v)", n, marked, len(want)+100, err)
+	}
+}

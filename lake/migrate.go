@@ -29,6 +29,12 @@ func (e *Engine) upgrade() error {
 			}
 			continue
 		}
+		// Layout 3 added the UUID columns (uuidTwin).
+		for _, c := range physicalColumns[eventJSONColumn+1:] {
+			if _, err := e.db.ExecContext(ctx, `ALTER TABLE `+dataTable(id)+` ADD COLUMN IF NOT EXISTS `+c.name+` `+c.typ); err != nil {
+				return fmt.Errorf("set up lake: columns of store %s: %w", id, err)
+			}
+		}
 		if _, err := e.db.ExecContext(ctx, createView(id)); err != nil {
 			return fmt.Errorf("set up lake: view of store %s: %w", id, err)
 		}
