@@ -346,7 +346,7 @@ func (s *Server) listImportFailures(ctx context.Context, req *request, in *ctapi
 	for i := start; i < len(failures) && len(out.Failures) < limit; i++ {
 		f := failures[i]
 		out.Failures = append(out.Failures, ctapi.ImportFailureListItem{Location: ptr(f.Location),
-			Status: ptr(ctapi.ImportFailureStatusFailed), ErrorType: ptr(f.ErrorType), ErrorMessage: ptr(f.ErrorMessage),
+			Status: ptr(ctapi.ImportFailureStatus(f.Status)), ErrorType: ptr(f.ErrorType), ErrorMessage: ptr(f.ErrorMessage),
 			LastUpdatedTime: ctapi.NewTimestamp(f.Updated)})
 	}
 	out.NextToken = nextPage("failures", start+len(out.Failures), len(failures))

@@ -67,6 +67,7 @@ type ImportStats struct {
 // ImportFailure is a file an import could not copy.
 type ImportFailure struct {
 	Location     string // s3://bucket/key
+	Status       string // FAILED, RETRY (a retry will read it again) or SUCCEEDED (a retry copied it)
 	ErrorType    string
 	ErrorMessage string
 	Updated      time.Time
@@ -77,7 +78,13 @@ const (
 	fileImporting = "IMPORTING" // handed to the lake; done or not, a retry is harmless
 	fileCompleted = "COMPLETED"
 	fileFailed    = "FAILED"
+	fileRetry     = "RETRY" // failed, and the import was retried: to be read again
 )
+
+// A file keeps the error of its last failure (error_type, error_message)
+// when a retry reads it again: ImportFailures lists every file that
+// failed, as FAILED, RETRY (waiting or being copied again) or SUCCEEDED
+// (copied by a retry), as AWS's ListImportFailures does.
 
 func init() {
 	Migrations = append(Migrations, journal.Migration{Name: "lake/imports/1", SQL: `
@@ -182,8 +189,8 @@ func activeImports(ctx context.Context, db *journal.DB) ([]string, error) {
 
 // ImportFailures lists the files an import could not copy, by location.
 func ImportFailures(ctx context.Context, db *journal.DB, id string) ([]ImportFailure, error) {
-	rows, err := db.Reader().QueryContext(ctx, `SELECT location, error_type, error_message, updated FROM lake_import_files
-		WHERE import = ? AND status = 'FAILED' ORDER BY location`, id)
+	rows, err := db.Reader().QueryContext(ctx, `SELECT location, CASE status WHEN 'FAILED' THEN 'FAILED' WHEN 'COMPLETED' THEN 'SUCCEEDED' ELSE 'RETRY' END,
+		error_type, error_message, updated FROM lake_import_files WHERE import = ? AND error_type <> '' ORDER BY location`, id)
 	if err != nil {
 		return nil, fmt.Errorf("list import failures: %w", err)
 	}
@@ -192,7 +199,7 @@ func ImportFailures(ctx context.Context, db *journal.DB, id string) ([]ImportFai
 	for rows.Next() {
 		var f ImportFailure
 		var updated int64
-		if err := rows.Scan(&f.Location, &f.ErrorType, &f.ErrorMessage, &updated); err != nil {
+		if err := rows.Scan(&f.Location, &f.Status, &f.ErrorType, &f.ErrorMessage, &updated); err != nil {
 			return nil, err
 		}
 		f.Updated = time.UnixMilli(updated).UTC()
@@ -202,10 +209,10 @@ func ImportFailures(ctx context.Context, db *journal.DB, id string) ([]ImportFai
 }
 
 // RetryImport sets a failed or stopped import to run again: the files it
-// could not copy are forgotten (the run tries them again) and so is their
-// count; the files it copied stay copied.
+// could not copy are marked RETRY (the run tries them again) and their
+// count forgotten; the files it copied stay copied.
 func RetryImport(tx *journal.Tx, im *Import, now time.Time) error {
-	if _, err := tx.Exec(`DELETE FROM lake_import_files WHERE import = ? AND status = 'FAILED'`, im.ID); err != nil {
+	if _, err := tx.Exec(`UPDATE lake_import_files SET status = 'RETRY', updated = ? WHERE import = ? AND status = 'FAILED'`, now.UnixMilli(), im.ID); err != nil {
 		return fmt.Errorf("retry import: %w", err)
 	}
 	im.Status = ImportInitializing
@@ -243,7 +250,9 @@ func importFiles(ctx context.Context, db *journal.DB, id string) (map[string]imp
 func putImportFile(tx *journal.Tx, id, location, status string, events int64, errType, errMsg string, now time.Time) error {
 	_, err := tx.Exec(`INSERT INTO lake_import_files (import, location, status, events, error_type, error_message, updated)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (import, location) DO UPDATE SET status = excluded.status,
-		events = excluded.events, error_type = excluded.error_type, error_message = excluded.error_message, updated = excluded.updated`,
+		events = excluded.events, updated = excluded.updated,
+		error_type = CASE excluded.error_type WHEN '' THEN error_type ELSE excluded.error_type END,
+		error_message = CASE excluded.error_type WHEN '' THEN error_message ELSE excluded.error_message END`,
 		id, location, status, events, errType, errMsg, now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("store import file: %w", err)

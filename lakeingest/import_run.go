@@ -162,6 +162,16 @@ func (im *Importer) run(ctx context.Context, id string) error {
 		}
 		return err
 	}
+	// A retry got past what failed the whole import before (the store,
+	// the bucket): that failure is now SUCCEEDED.
+	err = db.Update(ctx, func(tx *journal.Tx) error {
+		_, err := tx.Exec(`UPDATE lake_import_files SET status = ?, updated = ? WHERE import = ? AND status = ? AND error_type = 'ImportFailed'`,
+			fileCompleted, now.UnixMilli(), id, fileRetry)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	done, err := importFiles(ctx, db, id)
 	if err != nil {
 		return err

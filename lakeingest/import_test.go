@@ -506,3 +506,159 @@ func TestValidJSONNesting(t *testing.T) {
 		}
 	}
 }
+
+// TestImportFailureStatuses follows a failed file through a retry: FAILED,
+// then RETRY while it waits and is copied again (its error kept), then
+// SUCCEEDED; a file that fails again is FAILED with its new error, and a
+// file copied the first time is never listed.
+func TestImportFailureStatuses(t *testing.T) {
+	ctx := context.Background()
+	db, err := journal.Open(ctx, filepath.Join(t.TempDir(), "opentrail.db"), journal.Options{Synchronous: "NORMAL", Migrations: Migrations})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	im := &Import{ID: uuid.NewString(), Account: "123456789012", Region: "us-east-1", Status: ImportFailed, Created: now, Updated: now}
+	update := func(f func(tx *journal.Tx) error) {
+		t.Helper()
+		if err := db.Update(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func() string {
+		t.Helper()
+		fs, err := ImportFailures(ctx, db, im.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Location+" "+f.Status+" "+f.ErrorType)
+		}
+		return strings.Join(out, "; ")
+	}
+	update(func(tx *journal.Tx) error {
+		if err := PutImport(tx, im); err != nil {
+			return err
+		}
+		for _, f := range []struct{ loc, status, errType string }{
+			{"s3://b/a", fileFailed, "InvalidJson"},
+			{"s3://b/b", fileCompleted, ""},
+			{"s3://b/c", fileFailed, "S3ReadError"},
+		} {
+			if err := putImportFile(tx, im.ID, f.loc, f.status, 0, f.errType, "message", now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if got, want := list(), "s3://b/a FAILED InvalidJson; s3://b/c FAILED S3ReadError"; got != want {
+		t.Errorf("failures: %q, want %q", got, want)
+	}
+	update(func(tx *journal.Tx) error { return RetryImport(tx, im, now) })
+	if got, want := list(), "s3://b/a RETRY InvalidJson; s3://b/c RETRY S3ReadError"; got != want {
+		t.Errorf("after RetryImport: %q, want %q", got, want)
+	}
+	update(func(tx *journal.Tx) error {
+		return putImportFile(tx, im.ID, "s3://b/a", fileImporting, 20, "", "", now)
+	})
+	if got, want := list(), "s3://b/a RETRY InvalidJson; s3://b/c RETRY S3ReadError"; got != want {
+		t.Errorf("while copying again: %q, want %q", got, want)
+	}
+	update(func(tx *journal.Tx) error {
+		if err := putImportFile(tx, im.ID, "s3://b/a", fileCompleted, 20, "", "", now); err != nil {
+			return err
+		}
+		return putImportFile(tx, im.ID, "s3://b/c", fileFailed, 0, "InvalidGzip", "message", now)
+	})
+	if got, want := list(), "s3://b/a SUCCEEDED InvalidJson; s3://b/c FAILED InvalidGzip"; got != want {
+		t.Errorf("after the retry: %q, want %q", got, want)
+	}
+}
+
+// TestImportRetryAfterMissingBucket fails an import whose bucket is gone
+// (a failure of the import as a whole), then retries it once the bucket
+// holds logs: the failure is listed as SUCCEEDED and the logs are copied.
+func TestImportRetryAfterMissingBucket(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := blob.NewDir(filepath.Join(dir, "buckets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := journal.Open(ctx, filepath.Join(dir, "opentrail.db"), journal.Options{Synchronous: "NORMAL", Migrations: Migrations})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	lk, err := lake.Open(filepath.Join(dir, "lake"), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	importer := NewImporter(ImporterOptions{DB: db, Lake: lk, Buckets: store})
+	id := uuid.NewString()
+	if err := lk.CreateStore(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	st := &Store{ID: id, Account: "123456789012", Region: "us-east-1", Name: "s", Status: StatusEnabled, Retention: 3653}
+	im := &Import{ID: uuid.NewString(), Account: st.Account, Region: st.Region, Store: id, Destination: st.ARN(),
+		SourceURI: "s3://gone-logs/", Bucket: "gone-logs", Status: ImportInitializing, Created: time.Now()}
+	if err := db.Update(ctx, func(tx *journal.Tx) error {
+		if err := PutStore(tx, st, true); err != nil {
+			return err
+		}
+		return PutImport(tx, im)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := importer.run(ctx, im.ID); err != nil {
+		t.Fatal(err)
+	}
+	failures := func() []ImportFailure {
+		t.Helper()
+		fs, err := ImportFailures(ctx, db, im.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	if got, err := GetImport(ctx, db, im.ID); err != nil || got.Status != ImportFailed {
+		t.Fatalf("import of a missing bucket: %v %+v", err, got)
+	}
+	if fs := failures(); len(fs) != 1 || fs[0].Location != "s3://gone-logs/" || fs[0].Status != "FAILED" || fs[0].ErrorType != "ImportFailed" {
+		t.Fatalf("failures: %+v", fs)
+	}
+
+	if err := store.CreateBucket(ctx, "gone-logs", "123456789012", "us-east-1"); err != nil {
+		t.Fatal(err)
+	}
+	for i, body := range genLogs(t, 2, 10) {
+		key := fmt.Sprintf("AWSLogs/123456789012/CloudTrail/us-east-1/2026/01/02/123456789012_CloudTrail_us-east-1_20260102T00%02dZ_%08d.json.gz", i, i)
+		if _, err := store.PutObject(ctx, "gone-logs", key, bytes.NewReader(body), blob.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Update(ctx, func(tx *journal.Tx) error {
+		cur, err := TxImport(tx, im.ID)
+		if err != nil {
+			return err
+		}
+		return RetryImport(tx, cur, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fs := failures(); len(fs) != 1 || fs[0].Status != "RETRY" {
+		t.Fatalf("failures after RetryImport: %+v", fs)
+	}
+	if err := importer.run(ctx, im.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := GetImport(ctx, db, im.ID); err != nil || got.Status != ImportCompleted || got.Stats.EventsCompleted != 20 || got.Stats.FailedEntries != 0 {
+		t.Fatalf("retried import: %v %+v", err, got)
+	}
+	if fs := failures(); len(fs) != 1 || fs[0].Status != "SUCCEEDED" || fs[0].ErrorType != "ImportFailed" {
+		t.Fatalf("failures after the retry: %+v", fs)
+	}
+}

@@ -831,7 +831,7 @@ func TestLakeImportAWSCLI(t *testing.T) {
 	objs = append(objs, importObject{key: importKey(testAccount, "us-east-1", time.Now().UTC().Add(-24*time.Hour).Truncate(24*time.Hour).Add(12*time.Hour), "Broken0000000001"),
 		body: gzipBytes(t, []byte(`{"Records": [{"eventTime": `)), fails: []string{"InvalidJson"}})
 	putObjects(t, s3c, "cli-logs", objs)
-	storeARN, _ := mustStore(t, ct, &cloudtrail.CreateEventDataStoreInput{Name: aws.String("cli")})
+	storeARN, storeID := quietStore(t, ct, "cli", 3653)
 
 	var started struct {
 		ImportId     string
@@ -871,6 +871,34 @@ func TestLakeImportAWSCLI(t *testing.T) {
 		failures.Failures[0].ErrorType != "InvalidJson" {
 		t.Errorf("list-import-failures: %+v", failures)
 	}
+
+	// With the broken file replaced, a retry copies it: the failure stays
+	// listed, as SUCCEEDED, and nothing is copied twice.
+	fixed := genObjects(t, 1, 20)[0]
+	fixed.key = objs[3].key
+	if _, err := s3c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("cli-logs"), Key: aws.String(fixed.key), Body: bytes.NewReader(fixed.body)}); err != nil {
+		t.Fatal(err)
+	}
+	var retried struct{ ImportId, ImportStatus string }
+	ts.awsCLI(t, "us-east-1", &retried, false, "cloudtrail", "start-import", "--import-id", started.ImportId)
+	if retried.ImportId != started.ImportId || retried.ImportStatus != "INITIALIZING" {
+		t.Errorf("start-import --import-id: %+v", retried)
+	}
+	waitImport(t, ct, started.ImportId, time.Minute)
+	ts.awsCLI(t, "us-east-1", &got, false, "cloudtrail", "get-import", "--import-id", started.ImportId)
+	want = map[string]int64{"PrefixesFound": 1, "PrefixesCompleted": 1, "FilesCompleted": 4, "EventsCompleted": 80, "FailedEntries": 0}
+	if got.ImportStatus != "COMPLETED" || fmt.Sprint(got.ImportStatistics) != fmt.Sprint(want) {
+		t.Errorf("get-import after the retry: %+v, want COMPLETED %v", got, want)
+	}
+	ts.awsCLI(t, "us-east-1", &failures, false, "cloudtrail", "list-import-failures", "--import-id", started.ImportId)
+	if len(failures.Failures) != 1 || failures.Failures[0].Location != "s3://cli-logs/"+objs[3].key || failures.Failures[0].Status != "SUCCEEDED" ||
+		failures.Failures[0].ErrorType != "InvalidJson" {
+		t.Errorf("list-import-failures after the retry: %+v", failures)
+	}
+	if n := countQuery(t, ct, `SELECT count(DISTINCT eventid) FROM `+storeID); n != 80 {
+		t.Errorf("%d events in the store after the retry, want 80", n)
+	}
+
 	stderr := ts.awsCLI(t, "us-east-1", nil, true, "cloudtrail", "get-import", "--import-id", uuid.NewString())
 	if !strings.Contains(stderr, "ImportNotFoundException") {
 		t.Errorf("get-import of an unknown import: %s", stderr)
