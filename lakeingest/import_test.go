@@ -339,16 +339,7 @@ func BenchmarkImport(b *testing.B) {
 		}
 		bytesIn += int64(len(body))
 	}
-	db, err := journal.Open(ctx, filepath.Join(dir, "opentrail.db"), journal.Options{Synchronous: "NORMAL", Migrations: Migrations})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	lk, err := lake.Open(filepath.Join(dir, "lake"), lake.Options{MemoryLimit: "2GB"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer lk.Close()
+	db, lk := openTestEnv(b, dir, lake.Options{MemoryLimit: "2GB"})
 	importer := NewImporter(ImporterOptions{DB: db, Lake: lk, Buckets: store})
 	total := 0.0
 	for b.Loop() {
@@ -587,16 +578,7 @@ func TestImportRetryAfterMissingBucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := journal.Open(ctx, filepath.Join(dir, "opentrail.db"), journal.Options{Synchronous: "NORMAL", Migrations: Migrations})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	lk, err := lake.Open(filepath.Join(dir, "lake"), lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	db, lk := openTestEnv(t, dir, lake.Options{})
 	importer := NewImporter(ImporterOptions{DB: db, Lake: lk, Buckets: store})
 	id := uuid.NewString()
 	if err := lk.CreateStore(ctx, id); err != nil {
@@ -661,4 +643,21 @@ func TestImportRetryAfterMissingBucket(t *testing.T) {
 	if fs := failures(); len(fs) != 1 || fs[0].Status != "SUCCEEDED" || fs[0].ErrorType != "ImportFailed" {
 		t.Fatalf("failures after the retry: %+v", fs)
 	}
+}
+
+// openTestEnv opens a journal and a lake in dir, closed when the test
+// ends.
+func openTestEnv(tb testing.TB, dir string, opts lake.Options) (*journal.DB, *lake.Engine) {
+	tb.Helper()
+	db, err := journal.Open(context.Background(), filepath.Join(dir, "opentrail.db"), journal.Options{Synchronous: "NORMAL", Migrations: Migrations})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	lk, err := lake.Open(filepath.Join(dir, "lake"), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { lk.Close() })
+	return db, lk
 }

@@ -3,7 +3,6 @@ package lakeingest_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,16 +61,7 @@ func FuzzParseStoreRef(f *testing.F) {
 func TestPurge(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := journal.Open(ctx, filepath.Join(dir, "j.db"), journal.Options{Synchronous: "NORMAL", Migrations: lakeingest.Migrations})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	lk, err := lake.Open(filepath.Join(dir, "lake"), lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	db, lk := lakeingest.OpenTestEnv(t, dir, lake.Options{})
 	now := time.Now()
 	clock := func() time.Time { return now }
 	st := &lakeingest.Store{ID: "0123abcd-0000-4000-8000-00000000abcd", Account: "123456789012", Region: "us-east-1", Name: "s",
