@@ -209,7 +209,8 @@ func bodyError(err error) *s3Error {
 // kmsError turns an error of the KMS (checking or using an SSE-KMS key)
 // into S3's terms, as S3 passes KMS's errors on: KMS.NotFoundException,
 // KMS.DisabledException, KMS.KMSInvalidStateException, and AccessDenied
-// for a caller the key refuses.
+// for a caller the key refuses, with KMS's message (which names the caller,
+// kms:Decrypt or kms:GenerateDataKey and the key), as S3 passes it on.
 func kmsError(err error) (*s3Error, bool) {
 	var oe *opentrail.Error
 	if !errors.As(err, &oe) {
@@ -219,7 +220,7 @@ func kmsError(err error) (*s3Error, bool) {
 	case "NotFoundException", "DisabledException", "KMSInvalidStateException", "InvalidCiphertextException":
 		return errorf("KMS."+oe.Code, oe.Message), true
 	case opentrail.CodeAccessDenied:
-		return errorf("AccessDenied", msgAccessDenied), true
+		return errorf("AccessDenied", oe.Message), true
 	}
 	return nil, false
 }

@@ -15,10 +15,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/opentrail/opentrail"
+	"github.com/opentrail/opentrail/journal"
 )
 
 func (ts *testServer) kms(region string) *kms.Client {
@@ -209,6 +212,7 @@ func TestLogFileIntegrity(t *testing.T) {
 	if obj.ServerSideEncryption != "aws:kms" || aws.ToString(obj.SSEKMSKeyId) != aws.ToString(key.KeyMetadata.Arn) {
 		t.Errorf("log file: SSE %q key %q, want aws:kms with the trail's key", obj.ServerSideEncryption, aws.ToString(obj.SSEKMSKeyId))
 	}
+	deniedWithoutKey(t, ts, "signed-logs", aws.ToString(got.Contents[0].Key))
 
 	// The chain continues across a restart.
 	if err := ts.m.Close(); err != nil {
@@ -397,4 +401,43 @@ func TestLogFileIntegrity(t *testing.T) {
 		}
 		put(middle, original)
 	}
+}
+
+// deniedWithoutKey checks that a caller of another account, whom the
+// bucket's policy lets read its objects but the key's policy does not let
+// decrypt, gets AccessDenied for the encrypted log file logKey, and reads
+// an unencrypted digest of the same bucket.
+func deniedWithoutKey(t *testing.T, ts *testServer, bucket, logKey string) {
+	t.Helper()
+	ctx := context.Background()
+	const other = "210987654321"
+	key := rootKey(other, opentrail.NewAccessKeyID(), opentrail.NewSecretKey())
+	if err := ts.m.db.Update(ctx, func(tx *journal.Tx) error {
+		if err := tx.CreateAccount(other, time.Now()); err != nil {
+			return err
+		}
+		return tx.PutAccessKey(key, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	policy := strings.TrimSuffix(trailBucketPolicy(bucket, ts.Account), "]}") +
+		fmt.Sprintf(`,{"Sid":"OtherAccountReads","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},"Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::%s","arn:aws:s3:::%s/*"]}]}`, other, bucket, bucket)
+	if _, err := ts.s3("us-east-1").PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	oc := s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(key.ID, key.Secret, "")},
+		func(o *s3.Options) { o.BaseEndpoint = aws.String(ts.URL); o.UsePathStyle = true })
+	_, err := oc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(logKey)})
+	if code := errorCode(err); code != "AccessDenied" || !strings.Contains(err.Error(), "kms:Decrypt") {
+		t.Errorf("GetObject of an encrypted log file by an account the key does not trust: %v, want AccessDenied", err)
+	}
+	digests, err := oc.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("AWSLogs/" + ts.Account + "/CloudTrail-Digest/")})
+	if err != nil || len(digests.Contents) == 0 {
+		t.Fatalf("the other account lists the digests: %v", err)
+	}
+	d, err := oc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: digests.Contents[0].Key})
+	if err != nil {
+		t.Fatalf("the other account reads a digest (not encrypted): %v", err)
+	}
+	d.Body.Close()
 }
