@@ -1,6 +1,9 @@
 package lake
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // The flat view. The view queries read, storeTable(id), rebuilds struct
 // columns such as useridentity with struct_pack, and DuckDB builds the
@@ -76,6 +79,21 @@ var flatColumn = func() map[string]string {
 		m[l.path] = flatPrefix + l.column
 	}
 	return m
+}()
+
+// flatNames turns the flat view's leaf columns back into the struct paths
+// a statement wrote, for error messages: a statement reading
+// useridentity.arn hears of useridentity.arn, not of a column it never
+// named. Longer names come first, so that ot_ui_si_arn is not read as
+// ot_ui_s... of another leaf.
+var flatNames = func() *strings.Replacer {
+	leaves := slices.Clone(flatLeaves)
+	slices.SortFunc(leaves, func(a, b flatLeaf) int { return len(b.column) - len(a.column) })
+	var pairs []string
+	for _, l := range leaves {
+		pairs = append(pairs, flatColumn[l.path], l.path)
+	}
+	return strings.NewReplacer(pairs...)
 }()
 
 // createFlatView is the statement that (re)creates the flat view of store

@@ -2,6 +2,7 @@ package lake_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -302,5 +303,28 @@ func TestFlatViewDifferential(t *testing.T) {
 	t.Logf("%d statements compared (%d failed both ways), %d of them rewritten", compared, failed, rewritten)
 	if rewritten < 40 {
 		t.Errorf("only %d statements rewritten", rewritten)
+	}
+}
+
+// TestFlatViewErrors checks that an error in a flattened statement names
+// the struct path the statement wrote, not the flat view's leaf column.
+func TestFlatViewErrors(t *testing.T) {
+	e := mustOpen(t, t.TempDir())
+	ctx := context.Background()
+	if err := e.CreateStore(ctx, storeID); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`SELECT useridentity.arn FROM ` + storeID + ` GROUP BY eventid`,
+		`SELECT useridentity.sessioncontext.sessionissuer.arn, count(*) FROM ` + storeID + ` GROUP BY eventname`,
+	} {
+		err := e.Check(ctx, stmt, resolver(storeID))
+		var qe *lake.QueryError
+		if !errors.As(err, &qe) {
+			t.Fatalf("Check(%q) = %v, want a QueryError", stmt, err)
+		}
+		if strings.Contains(qe.Message, "ui_") || strings.Contains(qe.Message, "ot_") || !strings.Contains(qe.Message, "useridentity.") {
+			t.Errorf("Check(%q): %q names an internal column", stmt, qe.Message)
+		}
 	}
 }

@@ -223,6 +223,7 @@ func duckError(err error) error {
 	}
 	msg := err.Error()
 	msg = lineRef.ReplaceAllString(msg, "")
+	msg = flatNames.Replace(msg)
 	msg = internalFunc.ReplaceAllString(msg, "")
 	msg = internalTable.ReplaceAllString(msg, "$1")
 	return &QueryError{Message: strings.TrimSpace(msg)}

@@ -25,10 +25,15 @@ type ImportBuckets interface {
 	GetObject(ctx context.Context, bucket, key string, offset, length int64) (io.ReadCloser, *blob.ObjectInfo, error)
 }
 
+// ImportLake is what an Importer needs of the lake (a *lake.Engine).
+type ImportLake interface {
+	ImportBatch(ctx context.Context, id string, sources []lake.ImportSource) ([]lake.ImportResult, error)
+}
+
 // ImporterOptions configure an Importer.
 type ImporterOptions struct {
 	DB      *journal.DB
-	Lake    *lake.Engine
+	Lake    ImportLake
 	Buckets ImportBuckets
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -251,6 +256,15 @@ func (im *Importer) finish(ctx context.Context, imp *Import, failLocation, failT
 			}
 			cur.Stats.FailedEntries++
 		}
+		// Files a retry was to read again but did not (gone from the
+		// bucket, or the run ended early) stay failed.
+		res, err := tx.Exec(`UPDATE lake_import_files SET status = ?, updated = ? WHERE import = ? AND status = ?`,
+			fileFailed, now.UnixMilli(), cur.ID, fileRetry)
+		if err != nil {
+			return err
+		}
+		left, _ := res.RowsAffected()
+		cur.Stats.FailedEntries += left
 		cur.Status = ImportCompleted
 		if cur.Stats.FailedEntries > 0 {
 			cur.Status = ImportFailed
@@ -432,19 +446,10 @@ func (w *importWriter) flush(ctx context.Context, group []*fileResult) (bool, er
 	}
 	var results []lake.ImportResult
 	if len(sources) > 0 {
+		var end bool
 		var err error
-		results, err = im.opts.Lake.ImportBatch(ctx, w.imp.Store, sources)
-		switch {
-		case ctx.Err() != nil:
-			return false, nil
-		case errors.Is(err, lake.ErrStoreNotFound):
-			return false, im.finish(ctx, w.imp, "", "the destination event data store no longer exists")
-		case err != nil:
-			w.log.Error("import log files", slog.Int("files", len(sources)), slog.String("err", err.Error()))
-			results = make([]lake.ImportResult, len(sources))
-			for i := range results {
-				results[i].Err = err
-			}
+		if results, end, err = w.importGroup(ctx, sources); end {
+			return false, err
 		}
 	}
 	for _, r := range group {
@@ -489,6 +494,44 @@ func (w *importWriter) flush(ctx context.Context, group []*fileResult) (bool, er
 		}
 		return nil
 	})
+}
+
+// importGroup hands sources to the lake in one transaction and, if that
+// fails, one by one, so that a file the lake refuses fails alone. It
+// returns a result per source, or end true when the import cannot go on
+// (ctx ended, or the store is gone: err is then the import's end).
+func (w *importWriter) importGroup(ctx context.Context, sources []lake.ImportSource) (results []lake.ImportResult, end bool, err error) {
+	ended := func(err error) (bool, error) {
+		switch {
+		case ctx.Err() != nil:
+			return true, nil
+		case errors.Is(err, lake.ErrStoreNotFound):
+			return true, w.im.finish(ctx, w.imp, "", "the destination event data store no longer exists")
+		}
+		return false, nil
+	}
+	results, err = w.im.opts.Lake.ImportBatch(ctx, w.imp.Store, sources)
+	if end, err := ended(err); end {
+		return nil, true, err
+	}
+	if err == nil {
+		return results, false, nil
+	}
+	w.log.Warn("import log files together", slog.Int("files", len(sources)), slog.String("err", err.Error()))
+	results = make([]lake.ImportResult, len(sources))
+	for i, src := range sources {
+		res, err := w.im.opts.Lake.ImportBatch(ctx, w.imp.Store, []lake.ImportSource{src})
+		if end, err := ended(err); end {
+			return nil, true, err
+		}
+		if err != nil {
+			w.log.Error("import log file", slog.String("source", src.Source), slog.String("err", err.Error()))
+			results[i].Err = err
+			continue
+		}
+		results[i] = res[0]
+	}
+	return results, false, nil
 }
 
 // read fetches, decompresses and parses one log file.

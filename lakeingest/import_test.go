@@ -343,21 +343,7 @@ func BenchmarkImport(b *testing.B) {
 	importer := NewImporter(ImporterOptions{DB: db, Lake: lk, Buckets: store})
 	total := 0.0
 	for b.Loop() {
-		id := uuid.NewString()
-		if err := lk.CreateStore(ctx, id); err != nil {
-			b.Fatal(err)
-		}
-		st := &Store{ID: id, Account: "123456789012", Region: "us-east-1", Name: id, Status: StatusEnabled, Retention: 3653}
-		im := &Import{ID: uuid.NewString(), Account: st.Account, Region: st.Region, Store: id, Destination: st.ARN(),
-			SourceURI: "s3://bench-logs/", Bucket: "bench-logs", Status: ImportInitializing, Created: time.Now()}
-		if err := db.Update(ctx, func(tx *journal.Tx) error {
-			if err := PutStore(tx, st, true); err != nil {
-				return err
-			}
-			return PutImport(tx, im)
-		}); err != nil {
-			b.Fatal(err)
-		}
+		im := newTestImport(b, db, lk, "bench-logs")
 		if err := importer.run(ctx, im.ID); err != nil {
 			b.Fatal(err)
 		}
@@ -580,21 +566,7 @@ func TestImportRetryAfterMissingBucket(t *testing.T) {
 	}
 	db, lk := openTestEnv(t, dir, lake.Options{})
 	importer := NewImporter(ImporterOptions{DB: db, Lake: lk, Buckets: store})
-	id := uuid.NewString()
-	if err := lk.CreateStore(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	st := &Store{ID: id, Account: "123456789012", Region: "us-east-1", Name: "s", Status: StatusEnabled, Retention: 3653}
-	im := &Import{ID: uuid.NewString(), Account: st.Account, Region: st.Region, Store: id, Destination: st.ARN(),
-		SourceURI: "s3://gone-logs/", Bucket: "gone-logs", Status: ImportInitializing, Created: time.Now()}
-	if err := db.Update(ctx, func(tx *journal.Tx) error {
-		if err := PutStore(tx, st, true); err != nil {
-			return err
-		}
-		return PutImport(tx, im)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	im := newTestImport(t, db, lk, "gone-logs")
 	if err := importer.run(ctx, im.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -643,6 +615,36 @@ func TestImportRetryAfterMissingBucket(t *testing.T) {
 	if fs := failures(); len(fs) != 1 || fs[0].Status != "SUCCEEDED" || fs[0].ErrorType != "ImportFailed" {
 		t.Fatalf("failures after the retry: %+v", fs)
 	}
+
+	// A failed file gone from the bucket when the import is retried stays
+	// FAILED, not RETRY.
+	if err := db.Update(ctx, func(tx *journal.Tx) error {
+		cur, err := TxImport(tx, im.ID)
+		if err != nil {
+			return err
+		}
+		if err := putImportFile(tx, im.ID, "s3://gone-logs/AWSLogs/vanished.json.gz", fileFailed, 0, "InvalidGzip", "message", time.Now()); err != nil {
+			return err
+		}
+		cur.Status = ImportFailed
+		cur.Stats.FailedEntries = 1
+		if err := PutImport(tx, cur); err != nil {
+			return err
+		}
+		return RetryImport(tx, cur, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := importer.run(ctx, im.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := GetImport(ctx, db, im.ID); err != nil || got.Status != ImportFailed || got.Stats.FailedEntries != 1 || got.Stats.EventsCompleted != 20 {
+		t.Fatalf("retry with a vanished file: %v %+v", err, got)
+	}
+	fs := failures()
+	if len(fs) != 2 || fs[1].Location != "s3://gone-logs/AWSLogs/vanished.json.gz" || fs[1].Status != "FAILED" {
+		t.Fatalf("failures after the retry with a vanished file: %+v", fs)
+	}
 }
 
 // openTestEnv opens a journal and a lake in dir, closed when the test
@@ -660,4 +662,80 @@ func openTestEnv(tb testing.TB, dir string, opts lake.Options) (*journal.DB, *la
 	}
 	tb.Cleanup(func() { lk.Close() })
 	return db, lk
+}
+
+// failingLake fails every batch holding the source bad, as an engine
+// error would.
+type failingLake struct {
+	*lake.Engine
+	bad string
+}
+
+func (f failingLake) ImportBatch(ctx context.Context, id string, sources []lake.ImportSource) ([]lake.ImportResult, error) {
+	for _, s := range sources {
+		if s.Source == f.bad {
+			return nil, errors.New("disk full")
+		}
+	}
+	return f.Engine.ImportBatch(ctx, id, sources)
+}
+
+// TestImportGroupFailure checks that a file the lake refuses fails alone:
+// the other files of its group are copied.
+func TestImportGroupFailure(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := blob.NewDir(filepath.Join(dir, "buckets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateBucket(ctx, "logs", "123456789012", "us-east-1"); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for i, body := range genLogs(t, 5, 10) {
+		key := fmt.Sprintf("AWSLogs/123456789012/CloudTrail/us-east-1/2026/01/02/123456789012_CloudTrail_us-east-1_20260102T00%02dZ_%08d.json.gz", i, i)
+		info, err := store.PutObject(ctx, "logs", key, bytes.NewReader(body), blob.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, (&logFile{location: "s3://logs/" + key, etag: info.ETag}).source())
+	}
+	db, lk := openTestEnv(t, dir, lake.Options{})
+	importer := NewImporter(ImporterOptions{DB: db, Lake: failingLake{lk, keys[2]}, Buckets: store})
+	im := newTestImport(t, db, lk, "logs")
+	if err := importer.run(ctx, im.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := GetImport(ctx, db, im.ID)
+	if err != nil || got.Status != ImportFailed || got.Stats.FilesCompleted != 4 || got.Stats.EventsCompleted != 40 || got.Stats.FailedEntries != 1 {
+		t.Fatalf("import with one file the lake refuses: %v %+v", err, got)
+	}
+	fs, err := ImportFailures(ctx, db, im.ID)
+	if err != nil || len(fs) != 1 || fs[0].ErrorType != "InternalError" {
+		t.Fatalf("failures: %+v %v", fs, err)
+	}
+}
+
+// newTestImport creates a store and an import into it of bucket's logs,
+// ready for Importer.run.
+func newTestImport(tb testing.TB, db *journal.DB, lk *lake.Engine, bucket string) *Import {
+	tb.Helper()
+	ctx := context.Background()
+	id := uuid.NewString()
+	if err := lk.CreateStore(ctx, id); err != nil {
+		tb.Fatal(err)
+	}
+	st := &Store{ID: id, Account: "123456789012", Region: "us-east-1", Name: id, Status: StatusEnabled, Retention: 3653}
+	im := &Import{ID: uuid.NewString(), Account: st.Account, Region: st.Region, Store: id, Destination: st.ARN(),
+		SourceURI: "s3://" + bucket + "/", Bucket: bucket, Status: ImportInitializing, Created: time.Now()}
+	if err := db.Update(ctx, func(tx *journal.Tx) error {
+		if err := PutStore(tx, st, true); err != nil {
+			return err
+		}
+		return PutImport(tx, im)
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return im
 }
