@@ -274,8 +274,9 @@ func (e *Engine) Append(ctx context.Context, id string, upTo int64, events [][]b
 }
 
 // insert stores the JSON objects among events in store id and runs
-// bookkeeping (given the rows added and their JSON size) in the same
-// transaction, which it then commits. The caller holds the store's lock.
+// bookkeeping (given what was stored: the rows added, their JSON size,
+// the elements skipped) in the same transaction, which it then commits.
+// The caller holds the store's lock.
 //
 // Records the extractor reads are appended as rows straight into the data
 // table; the others are staged and converted by DuckDB (insertPhysical).
@@ -294,9 +295,9 @@ func (e *Engine) insert(ctx context.Context, conn *sql.Conn, id string, events [
 	var b batch
 	var rest [][]byte
 	err = conn.Raw(func(dc any) error {
-		// One goroutine reads records while this one appends rows, with
-		// an appender for the columns the rows fill (the others get
-		// NULL), kept while the next run of rows fills the same ones.
+		// The extractors read records while this goroutine appends
+		// rows, with an appender for the columns the rows fill (the
+		// others get NULL), kept while the next run fills the same ones.
 		chunks := make(chan extracted, 4)
 		stop := make(chan struct{})
 		defer close(stop)

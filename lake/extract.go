@@ -79,7 +79,7 @@ func newPathNode() *pathNode {
 }
 
 // span is a marked field's place in the record: [start, end) is left out
-// of eventjson and replaced with the marker of column col.
+// of eventjson and replaced with marker.
 type span struct {
 	start, end int
 	marker     byte
