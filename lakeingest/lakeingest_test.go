@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,10 +63,12 @@ func TestPurge(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, lk := lakeingest.OpenTestEnv(t, dir, lake.Options{})
-	now := time.Now()
-	clock := func() time.Time { return now }
+	// The clock is read by the manager's goroutine while the test moves it.
+	start := time.Now()
+	var days atomic.Int64
+	clock := func() time.Time { return start.Add(time.Duration(days.Load()) * 24 * time.Hour) }
 	st := &lakeingest.Store{ID: "0123abcd-0000-4000-8000-00000000abcd", Account: "123456789012", Region: "us-east-1", Name: "s",
-		Status: lakeingest.StatusPendingDeletion, Retention: 7, Created: now, Updated: now, Deleted: now}
+		Status: lakeingest.StatusPendingDeletion, Retention: 7, Created: start, Updated: start, Deleted: start}
 	if err := db.Update(ctx, func(tx *journal.Tx) error { return lakeingest.PutStore(tx, st, true) }); err != nil {
 		t.Fatal(err)
 	}
@@ -78,12 +81,12 @@ func TestPurge(t *testing.T) {
 	go func() { m.Run(runCtx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	now = now.Add(6 * 24 * time.Hour)
+	days.Store(6)
 	m.Maintain(ctx)
 	if s, err := lakeingest.GetStore(ctx, db, st.ID); err != nil || s == nil {
 		t.Fatalf("store gone after 6 days: %v", err)
 	}
-	now = now.Add(2 * 24 * time.Hour)
+	days.Store(8)
 	m.Maintain(ctx)
 	if s, err := lakeingest.GetStore(ctx, db, st.ID); err != nil || s != nil {
 		t.Fatalf("store still there after 8 days: %v %+v", err, s)
