@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtraildata"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/cloudtraildata/types"
 )
@@ -23,7 +25,50 @@ import (
 func BenchmarkPutAuditEvents(b *testing.B) {
 	ts := mustRunMain(b, func(m *Main) { m.Synchronous = os.Getenv("BENCH_SYNC"); m.LogLevel = "error" })
 	channel := mustCreateHistoryChannel(b, ts.cloudtrail("us-east-1"), "bench")
-	const workers = 8
+	elapsed := sendAuditBatches(b, ts, channel, auditBatches())
+	b.ReportMetric(float64(b.N*100)/elapsed.Seconds(), "events/s")
+}
+
+// BenchmarkIngestToLake measures the whole path into an event data store:
+// the same clients as BenchmarkPutAuditEvents send to a channel whose
+// destination is a store, and the clock stops when a query of the store
+// counts every event. It reports the acknowledged rate and the rate at
+// which the store took the events. One b.N is one batch of 100.
+//
+//	go test -run='^$' -bench=IngestToLake -benchtime=3000x ./cmd/opentrail/
+func BenchmarkIngestToLake(b *testing.B) {
+	ts := mustRunMain(b, func(m *Main) { m.Synchronous = os.Getenv("BENCH_SYNC"); m.LogLevel = "error" })
+	ct := ts.cloudtrail("us-east-1")
+	ctx := context.Background()
+	_, id := mustStore(b, ct, &cloudtrail.CreateEventDataStoreInput{Name: aws.String("bench"),
+		AdvancedEventSelectors: []types.AdvancedEventSelector{{FieldSelectors: []types.AdvancedFieldSelector{{Field: aws.String("eventCategory"), Equals: []string{"ActivityAuditLog"}}}}}})
+	ch, err := ct.CreateChannel(ctx, &cloudtrail.CreateChannelInput{Name: aws.String("bench"), Source: aws.String("Custom"),
+		Destinations: []types.Destination{{Type: types.DestinationTypeEventDataStore, Location: aws.String(id)}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	acked := sendAuditBatches(b, ts, aws.ToString(ch.ChannelArn), auditBatches())
+	want := b.N * 100
+	for {
+		if n := countQuery(b, ct, `SELECT count(*) FROM `+id); n >= want {
+			if n != want {
+				b.Fatalf("the store holds %d events, %d were sent", n, want)
+			}
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			b.Fatal("the store did not catch up in 10 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.ReportMetric(float64(want)/acked.Seconds(), "acked-events/s")
+	b.ReportMetric(float64(want)/time.Since(start).Seconds(), "stored-events/s")
+}
+
+// auditBatches are 64 batches of 100 application events for the ingest
+// benchmarks.
+func auditBatches() [][]dtypes.AuditEvent {
 	batches := make([][]dtypes.AuditEvent, 64)
 	for i := range batches {
 		for j := 0; j < 100; j++ {
@@ -31,6 +76,14 @@ func BenchmarkPutAuditEvents(b *testing.B) {
 				EventData: aws.String(appEvent(fmt.Sprint("user", j%7), "Bench", time.Now(), i*100+j))})
 		}
 	}
+	return batches
+}
+
+// sendAuditBatches has 8 SDK clients send b.N of batches (in turn) to
+// channel with PutAuditEvents, each call to be acknowledged whole, and
+// returns how long they took. It resets the benchmark timer first.
+func sendAuditBatches(b *testing.B, ts *testServer, channel string, batches [][]dtypes.AuditEvent) time.Duration {
+	const workers = 8
 	transport := &http.Transport{MaxIdleConnsPerHost: workers}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -62,5 +115,5 @@ func BenchmarkPutAuditEvents(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	b.ReportMetric(float64(b.N*100)/time.Since(start).Seconds(), "events/s")
+	return time.Since(start)
 }

@@ -5,21 +5,16 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net/http"
 	"runtime"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
-	"github.com/aws/aws-sdk-go-v2/service/cloudtraildata"
-	dtypes "github.com/aws/aws-sdk-go-v2/service/cloudtraildata/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/opentrail/opentrail/blob"
 )
@@ -154,39 +149,9 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 	mustLoggingTrail(b, ts, "busy-logs-1", "first")
 	mustLoggingTrail(b, ts, "busy-logs-2", "second")
 	channel := mustCreateHistoryChannel(b, ts.cloudtrail("us-east-1"), "busy")
-	const workers = 8
-	batches := make([][]dtypes.AuditEvent, 64)
-	for i := range batches {
-		for j := 0; j < 100; j++ {
-			batches[i] = append(batches[i], dtypes.AuditEvent{Id: aws.String(fmt.Sprint("e", j)),
-				EventData: aws.String(appEvent(fmt.Sprint("user", j%7), "Bench", time.Now(), i*100+j))})
-		}
-	}
+	batches := auditBatches()
 	heapBefore := heapInUse()
-	transport := &http.Transport{MaxIdleConnsPerHost: workers}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cfg := ts.awsConfig("us-east-1")
-			cfg.HTTPClient = &http.Client{Transport: transport}
-			data := cloudtraildata.NewFromConfig(cfg, func(o *cloudtraildata.Options) { o.BaseEndpoint = aws.String(ts.URL) })
-			for next.Add(1) <= int64(b.N) {
-				i := next.Load()
-				if _, err := data.PutAuditEvents(context.Background(), &cloudtraildata.PutAuditEventsInput{
-					ChannelArn: aws.String(channel), AuditEvents: batches[i%int64(len(batches))]}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	ingest := time.Since(start)
+	ingest := sendAuditBatches(b, ts, channel, batches)
 	acked := time.Now()
 	// Both trails caught up: their checkpoints reach the journal's head.
 	head := ts.m.db.Head()
