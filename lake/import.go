@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrAlreadyImported is returned by Import for a source already imported
@@ -66,18 +67,37 @@ func (e *Engine) ImportBatch(ctx context.Context, id string, sources []ImportSou
 	if !exists {
 		return nil, ErrStoreNotFound
 	}
+	if len(sources) == 0 {
+		return []ImportResult{}, nil
+	}
+	// The sources imported before, in one query.
+	seen := map[string]bool{}
+	args := []any{id}
+	for _, s := range sources {
+		args = append(args, s.Source)
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT source FROM lake_imports WHERE store = ? AND source IN (?`+strings.Repeat(", ?", len(sources)-1)+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("import into %s: %w", id, err)
+	}
+	for rows.Next() {
+		var source string
+		if err := rows.Scan(&source); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("import into %s: %w", id, err)
+		}
+		seen[source] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("import into %s: %w", id, err)
+	}
 	results := make([]ImportResult, len(sources))
 	var events [][]byte
 	var todo []int // indexes of the sources to import
 	var ends []int // per source in todo: the end of its events in events
-	seen := map[string]bool{}
 	for i, s := range sources {
-		var done bool
-		err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM lake_imports WHERE store = ? AND source = ?)`, id, s.Source).Scan(&done)
-		if err != nil {
-			return nil, fmt.Errorf("import into %s: %w", id, err)
-		}
-		if done || seen[s.Source] {
+		if seen[s.Source] {
 			results[i].Err = ErrAlreadyImported
 			continue
 		}

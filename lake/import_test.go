@@ -222,6 +222,9 @@ func TestImportBatch(t *testing.T) {
 			t.Errorf("Imported(%s) = %v, %v", src, ok, err)
 		}
 	}
+	if res, err := e.ImportBatch(ctx, storeID, nil); err != nil || len(res) != 0 {
+		t.Errorf("ImportBatch of no sources = %v, %v", res, err)
+	}
 	if _, err := e.ImportBatch(ctx, storeID, []lake.ImportSource{{Source: "c"}, {Source: ""}}); err == nil {
 		t.Error("ImportBatch accepted an empty source")
 	}

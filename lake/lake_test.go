@@ -2,18 +2,15 @@ package lake_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/opentrail/opentrail/internal/ctdata"
 	"github.com/opentrail/opentrail/lake"
 )
 
@@ -48,70 +45,10 @@ func resolver(ids ...string) lake.Resolver {
 
 const testdataDir = "../../shared/testdata/cloudtrail"
 
-// loadTestdata reads every CloudTrail file in the shared test data: trail
-// log files ({"Records":[...]}, maybe gzipped), JSON arrays of records and
-// LookupEvents JSON lines (CloudTrailEvent strings). Files that hold no
-// records are skipped with a reason.
+// loadTestdata reads the records of the shared test data (ctdata.Load).
 func loadTestdata(tb testing.TB) (events [][]byte, skipped map[string]string) {
 	tb.Helper()
-	skipped = map[string]string{}
-	dir := testdataDir
-	if _, err := os.Stat(dir); err != nil {
-		tb.Skipf("no shared test data: %v", err)
-	}
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(path, ".md") {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if strings.HasSuffix(path, ".gz") {
-			zr, err := gzip.NewReader(bytes.NewReader(b))
-			if err != nil {
-				skipped[path] = "bad gzip: " + err.Error()
-				return nil
-			}
-			if b, err = io.ReadAll(zr); err != nil {
-				skipped[path] = "bad gzip: " + err.Error()
-				return nil
-			}
-		}
-		var recs []json.RawMessage
-		var wrapped struct{ Records []json.RawMessage }
-		switch {
-		case json.Unmarshal(b, &wrapped) == nil && wrapped.Records != nil:
-			recs = wrapped.Records
-		case json.Unmarshal(b, &recs) == nil:
-		case strings.HasSuffix(path, ".jsonl"):
-			for _, line := range bytes.Split(b, []byte("\n")) {
-				var le struct{ CloudTrailEvent string }
-				if len(bytes.TrimSpace(line)) == 0 {
-					continue
-				}
-				if err := json.Unmarshal(line, &le); err != nil || le.CloudTrailEvent == "" {
-					skipped[path] = "JSON line without CloudTrailEvent"
-					return nil
-				}
-				recs = append(recs, json.RawMessage(le.CloudTrailEvent))
-			}
-		case json.Valid(b):
-			skipped[path] = "JSON without Records (not a log file)"
-			return nil
-		default:
-			skipped[path] = "malformed JSON"
-			return nil
-		}
-		for _, r := range recs {
-			events = append(events, []byte(r))
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return events, skipped
+	return ctdata.Load(tb, testdataDir)
 }
 
 // record is the part of a record the truth computations read.

@@ -1,20 +1,16 @@
 package lake
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/duckdb/duckdb-go/v2"
+	"github.com/opentrail/opentrail/internal/ctdata"
 )
 
 func m(path string) string { return s(path) }
@@ -82,44 +78,11 @@ var selectFromJSON = func() string {
 	return strings.Join(cols, ",\n\t")
 }()
 
-// testRecords reads the records of the shared test data's trail log files
-// and JSON arrays, plus a few bodies that are hard to convert.
+// testRecords reads the records of the shared test data, plus a few
+// bodies that are hard to convert.
 func testRecords(t *testing.T) [][]byte {
 	t.Helper()
-	dir := "../../shared/testdata/cloudtrail"
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("no shared test data: %v", err)
-	}
-	var out [][]byte
-	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(path, ".md") {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if strings.HasSuffix(path, ".gz") {
-			zr, err := gzip.NewReader(bytes.NewReader(b))
-			if err != nil {
-				return nil
-			}
-			if b, err = io.ReadAll(zr); err != nil {
-				return nil
-			}
-		}
-		var wrapped struct{ Records []json.RawMessage }
-		var recs []json.RawMessage
-		if json.Unmarshal(b, &wrapped) == nil && wrapped.Records != nil {
-			recs = wrapped.Records
-		} else if json.Unmarshal(b, &recs) != nil {
-			return nil
-		}
-		for _, r := range recs {
-			out = append(out, []byte(r))
-		}
-		return nil
-	})
+	out, _ := ctdata.Load(t, "../../shared/testdata/cloudtrail")
 	return append(out,
 		[]byte(`{"eventTime":"not a time","readOnly":"maybe","requestParameters":"a string","responseElements":[1,2],"resources":{"ARN":"x"},"eventData":[],"userIdentity":"root"}`),
 		[]byte(`{"requestParameters":{"n":1e400,"f":1.50,"big":123456789012345678901234567890,"u":"\u00e9\ud83d\ude00","e":{},"l":[],"t":true,"z":null},"resources":[null,{"ARN":1}],"eventData":{"userIdentity":{"details":{"a":{"b":[1]}}}}}`),

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/klauspost/compress/gzip"
 	"github.com/opentrail/opentrail/blob"
+	"github.com/opentrail/opentrail/internal/ctdata"
 	"github.com/opentrail/opentrail/journal"
 	"github.com/opentrail/opentrail/lake"
 )
@@ -368,44 +369,18 @@ func envInt(name string, def int) int {
 // records, with varied IDs, times and source addresses.
 func genLogs(tb testing.TB, files, perFile int) [][]byte {
 	tb.Helper()
-	paths, _ := filepath.Glob("../../shared/testdata/cloudtrail/invictus-ir_aws_dataset/CloudTrail/*.json")
-	var templates []map[string]any
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var w struct{ Records []map[string]any }
-		if err := json.Unmarshal(b, &w); err != nil {
-			tb.Fatal(err)
-		}
-		templates = append(templates, w.Records...)
-	}
-	if len(templates) == 0 {
-		tb.Skip("no shared test data")
-	}
+	g := ctdata.NewGenerator(tb, "../../shared/testdata/cloudtrail")
 	base := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	var out [][]byte
-	n := 0
 	for f := range files {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
 		zw.Write([]byte(`{"Records":[`))
 		for i := range perFile {
-			r := templates[n%len(templates)]
-			r["eventID"] = uuid.NewString()
-			r["requestID"] = uuid.NewString()
-			r["eventTime"] = base.Add(time.Duration(f)*5*time.Minute + time.Duration(i)*time.Second).Format(time.RFC3339)
-			r["sourceIPAddress"] = fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255)
-			rec, err := json.Marshal(r)
-			if err != nil {
-				tb.Fatal(err)
-			}
 			if i > 0 {
 				zw.Write([]byte(","))
 			}
-			zw.Write(rec)
-			n++
+			zw.Write(g.Next(tb, base.Add(time.Duration(f)*5*time.Minute+time.Duration(i)*time.Second)))
 		}
 		zw.Write([]byte(`]}`))
 		if err := zw.Close(); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/opentrail/opentrail"
 	"github.com/opentrail/opentrail/blob"
+	"github.com/opentrail/opentrail/internal/ctdata"
 )
 
 // importRole is the S3BucketAccessRoleArn of the tests' imports:
@@ -370,31 +371,6 @@ func countQuery(tb testing.TB, ct *cloudtrail.Client, stmt string) int {
 	return -1
 }
 
-// groupQuery runs a "key, count" query, paging with small pages, and
-// returns the counts by key.
-func groupQuery(tb testing.TB, ct *cloudtrail.Client, stmt string) map[string]int {
-	tb.Helper()
-	_, rows := runQuery(tb, ct, stmt, 7)
-	out := map[string]int{}
-	for _, r := range rows {
-		if len(r) != 2 {
-			tb.Fatalf("%s: row %v", stmt, r)
-		}
-		var key string
-		for _, v := range r[0] {
-			key = v
-		}
-		for _, v := range r[1] {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				tb.Fatalf("%s: %v", stmt, err)
-			}
-			out[key] = n
-		}
-	}
-	return out
-}
-
 func truthGroups(recs []impRecord, key func(impRecord) (string, bool)) map[string]int {
 	out := map[string]int{}
 	for _, r := range recs {
@@ -434,22 +410,23 @@ func diffCounts(tb testing.TB, what string, got, want map[string]int) {
 // computed from the records.
 func checkAgainstTruth(tb testing.TB, ct *cloudtrail.Client, id string, recs []impRecord) {
 	tb.Helper()
+	// Results are read 7 rows at a time, to page through them.
 	if got := countQuery(tb, ct, `SELECT count(*) FROM `+id); got != len(recs) {
 		tb.Errorf("count(*) = %d, want %d", got, len(recs))
 	}
-	diffCounts(tb, "by eventSource", groupQuery(tb, ct, `SELECT eventSource, count(*) FROM `+id+` WHERE eventSource IS NOT NULL GROUP BY eventSource`),
+	diffCounts(tb, "by eventSource", pagedCounts(tb, ct, `SELECT eventSource, count(*) FROM `+id+` WHERE eventSource IS NOT NULL GROUP BY eventSource`, 7),
 		truthGroups(recs, func(r impRecord) (string, bool) { return r.EventSource, r.EventSource != "" }))
-	diffCounts(tb, "by eventName", groupQuery(tb, ct, `SELECT eventName, count(*) AS n FROM `+id+` WHERE eventName IS NOT NULL GROUP BY eventName ORDER BY n DESC`),
+	diffCounts(tb, "by eventName", pagedCounts(tb, ct, `SELECT eventName, count(*) AS n FROM `+id+` WHERE eventName IS NOT NULL GROUP BY eventName ORDER BY n DESC`, 7),
 		truthGroups(recs, func(r impRecord) (string, bool) { return r.EventName, r.EventName != "" }))
-	diffCounts(tb, "by errorCode", groupQuery(tb, ct, `SELECT errorCode, count(*) FROM `+id+` WHERE errorCode IS NOT NULL GROUP BY errorCode`),
+	diffCounts(tb, "by errorCode", pagedCounts(tb, ct, `SELECT errorCode, count(*) FROM `+id+` WHERE errorCode IS NOT NULL GROUP BY errorCode`, 7),
 		truthGroups(recs, func(r impRecord) (string, bool) { return r.ErrorCode, r.ErrorCode != "" }))
-	diffCounts(tb, "by hour", groupQuery(tb, ct, `SELECT date_trunc('hour', eventTime), count(*) FROM `+id+` WHERE eventTime IS NOT NULL GROUP BY 1`),
+	diffCounts(tb, "by hour", pagedCounts(tb, ct, `SELECT date_trunc('hour', eventTime), count(*) FROM `+id+` WHERE eventTime IS NOT NULL GROUP BY 1`, 7),
 		truthGroups(recs, func(r impRecord) (string, bool) {
 			t, ok := r.eventTimeOf()
 			return t.UTC().Truncate(time.Hour).Format("2006-01-02 15:04:05.000"), ok
 		}))
-	diffCounts(tb, "by bucketName", groupQuery(tb, ct, `SELECT element_at(requestParameters, 'bucketName'), count(*) FROM `+id+
-		` WHERE element_at(requestParameters, 'bucketName') IS NOT NULL GROUP BY 1`),
+	diffCounts(tb, "by bucketName", pagedCounts(tb, ct, `SELECT element_at(requestParameters, 'bucketName'), count(*) FROM `+id+
+		` WHERE element_at(requestParameters, 'bucketName') IS NOT NULL GROUP BY 1`, 7),
 		truthGroups(recs, func(r impRecord) (string, bool) {
 			var m map[string]any
 			if json.Unmarshal(r.RequestParameters, &m) != nil {
@@ -656,41 +633,14 @@ func TestLakeImportFromBucket(t *testing.T) {
 // records with varied IDs, times and addresses, all within the last day.
 func genObjects(tb testing.TB, files, perFile int) []importObject {
 	tb.Helper()
-	dir := sharedTestdata(tb)
-	paths, _ := filepath.Glob(filepath.Join(dir, "invictus-ir_aws_dataset", "CloudTrail", "*.json"))
-	var templates []map[string]any
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var w struct{ Records []map[string]any }
-		if err := json.Unmarshal(b, &w); err != nil {
-			tb.Fatal(err)
-		}
-		templates = append(templates, w.Records...)
-	}
-	if len(templates) == 0 {
-		tb.Skip("no template records")
-	}
+	g := ctdata.NewGenerator(tb, sharedTestdata(tb))
 	base := time.Now().UTC().Add(-24 * time.Hour).Truncate(24 * time.Hour).Add(30 * time.Minute) // one day's folder
 	var out []importObject
-	n := 0
 	for f := range files {
 		t := base.Add(time.Duration(f) * 5 * time.Minute % (23 * time.Hour))
 		recs := make([]json.RawMessage, perFile)
 		for i := range recs {
-			r := templates[n%len(templates)]
-			r["eventID"] = uuid.NewString()
-			r["requestID"] = uuid.NewString()
-			r["eventTime"] = t.Add(-time.Duration(i%300) * time.Second).Format(time.RFC3339)
-			r["sourceIPAddress"] = fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255)
-			b, err := json.Marshal(r)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			recs[i] = b
-			n++
+			recs[i] = g.Next(tb, t.Add(-time.Duration(i%300)*time.Second))
 		}
 		body, _ := json.Marshal(map[string]any{"Records": recs})
 		out = append(out, importObject{key: importKey(testAccount, "us-east-1", t, fmt.Sprintf("Gen%013d", f)), body: gzipBytes(tb, body), records: rawRecords(recs)})

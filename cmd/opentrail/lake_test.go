@@ -93,11 +93,17 @@ func waitQuery(tb testing.TB, ct *cloudtrail.Client, id string) *cloudtrail.Desc
 // counts runs a "name, count" query and returns the counts by name.
 func counts(tb testing.TB, ct *cloudtrail.Client, stmt string) map[string]int {
 	tb.Helper()
-	_, rows := runQuery(tb, ct, stmt, 1000)
+	return pagedCounts(tb, ct, stmt, 1000)
+}
+
+// pagedCounts is counts reading the results pageSize rows at a time.
+func pagedCounts(tb testing.TB, ct *cloudtrail.Client, stmt string, pageSize int32) map[string]int {
+	tb.Helper()
+	_, rows := runQuery(tb, ct, stmt, pageSize)
 	out := map[string]int{}
 	for _, r := range rows {
 		if len(r) != 2 {
-			tb.Fatalf("row %v has not 2 columns", r)
+			tb.Fatalf("%s: row %v has not 2 columns", stmt, r)
 		}
 		var name string
 		for _, v := range r[0] {
@@ -106,7 +112,7 @@ func counts(tb testing.TB, ct *cloudtrail.Client, stmt string) map[string]int {
 		for _, v := range r[1] {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				tb.Fatalf("count %q: %v", v, err)
+				tb.Fatalf("%s: count %q: %v", stmt, v, err)
 			}
 			out[name] = n
 		}

@@ -1,17 +1,12 @@
 package samples_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/opentrail/opentrail/internal/ctdata"
 	"github.com/opentrail/opentrail/lake"
 	"github.com/opentrail/opentrail/lake/samples"
 )
@@ -22,54 +17,10 @@ const storeID = "5c0a7d52-3e1f-4b6a-9c8d-0f1e2d3c4b5a"
 // repository.
 const testdata = "../../../shared/testdata/cloudtrail"
 
-// realEvents reads the records of every log file of the shared test data
-// that holds any (trail log files, maybe gzipped, JSON arrays of records,
-// and LookupEvents JSON lines); malformed files are passed over.
+// realEvents reads the records of the shared test data (ctdata.Load).
 func realEvents(tb testing.TB) [][]byte {
 	tb.Helper()
-	if _, err := os.Stat(testdata); err != nil {
-		tb.Skipf("no shared test data: %v", err)
-	}
-	var events [][]byte
-	err := filepath.WalkDir(testdata, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(path, ".md") {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if strings.HasSuffix(path, ".gz") {
-			zr, err := gzip.NewReader(bytes.NewReader(b))
-			if err != nil {
-				return nil
-			}
-			if b, err = io.ReadAll(zr); err != nil {
-				return nil
-			}
-		}
-		var wrapped struct{ Records []json.RawMessage }
-		var list []json.RawMessage
-		switch {
-		case json.Unmarshal(b, &wrapped) == nil && wrapped.Records != nil:
-			list = wrapped.Records
-		case json.Unmarshal(b, &list) == nil:
-		default:
-			for _, line := range bytes.Split(b, []byte("\n")) {
-				var le struct{ CloudTrailEvent string }
-				if json.Unmarshal(line, &le) == nil && le.CloudTrailEvent != "" {
-					list = append(list, json.RawMessage(le.CloudTrailEvent))
-				}
-			}
-		}
-		for _, r := range list {
-			events = append(events, r)
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	events, _ := ctdata.Load(tb, testdata)
 	return events
 }
 
